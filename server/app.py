@@ -1,0 +1,45 @@
+"""Builds the MCP server: registers tools/ and prompts/, and opens the Engine in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from mcp.server import MCPServer
+
+import prompts
+from server import __version__
+from server.config import Settings
+from server.engine import Engine
+from server.providers.base import Provider
+from tools import cost, jobs, logs, specs, watch
+
+INSTRUCTIONS = """\
+cloudjobs-mcp runs machine-learning training jobs on a cloud (or this machine) and keeps their cost safe.
+Workflow: list_ecs_specs → (resolve_image) → estimate_cost → show the quote and get the user's approval →
+create_training_job with the quote_id → wait_job_complete (call again while done=false) → get_job_logs →
+cleanup_jobs. Never create a job without a quote the user approved. Do not default to GPU specs."""
+
+
+def build_server(settings: Settings | None = None, provider: Provider | None = None) -> MCPServer:
+    """The server for ``settings`` (default: from the environment); ``provider`` replaces the configured one."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer) -> AsyncIterator[Engine]:
+        async with Engine.open(settings, provider) as engine:
+            yield engine
+
+    mcp = MCPServer(
+        "cloudjobs-mcp",
+        title="cloudjobs-mcp",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+    )
+    for family in (specs, cost, jobs, watch, logs):
+        family.register(mcp, settings)
+    prompts.register(mcp)
+    logging.getLogger("cloudjobs").debug("server built for provider %s", settings.provider)
+    return mcp

@@ -1,0 +1,90 @@
+"""Settings, read once from ``CLOUDJOBS_*`` environment variables.
+
+Every setting is documented in the README's settings table; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from server.errors import ConfigurationError
+
+PREFIX = "CLOUDJOBS_"
+PROVIDERS = ("local", "pai")
+
+
+class Settings(BaseModel):
+    provider: str = Field(default="local", description="local | pai")
+    state_dir: Path = Field(default_factory=lambda: Path.home() / ".cloudjobs")
+    max_hourly: float | None = Field(default=None, ge=0, description="Refuse quotes above this total/hour")
+    max_job_cost: float | None = Field(default=None, ge=0, description="Refuse quotes whose worst case is above")
+    quote_ttl_seconds: float = Field(default=900, gt=0)
+    strict_confirm: bool = False
+    read_only: bool = False
+    # local provider
+    local_price_per_hour: float = Field(default=0.0, ge=0)
+    local_currency: str = "CNY"
+    local_stop_grace_seconds: float = Field(default=10.0, ge=0)
+    # pai provider
+    region: str = "cn-hangzhou"
+    pai_network: str = Field(default="public", description="public | vpc")
+    pai_workspace_id: str | None = None
+    pai_endpoint_dlc: str | None = None
+    pai_endpoint_aiworkspace: str | None = None
+    pai_endpoint_ecs: str | None = None
+    pai_endpoint_sts: str | None = None
+    http_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=4, ge=0, le=10)
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in PROVIDERS:
+            raise ValueError(f"unknown provider {v!r}; allowed: {', '.join(PROVIDERS)}")
+        return v
+
+    @field_validator("pai_network")
+    @classmethod
+    def _known_network(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in ("public", "vpc"):
+            raise ValueError("must be 'public' or 'vpc'")
+        return v
+
+    @field_validator("state_dir", mode="before")
+    @classmethod
+    def _expand(cls, v: Any) -> Any:
+        return Path(v).expanduser() if isinstance(v, str | Path) else v
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``CLOUDJOBS_<FIELD>`` variables; ``overrides`` win (used by tests)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            raw = env.get(PREFIX + name.upper())
+            if raw is not None and raw.strip() != "":
+                values[name] = _parse_bool(raw) if cls.model_fields[name].annotation is bool else raw
+        values.update(overrides)
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{PREFIX}{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigurationError(f"invalid settings: {problems}") from None
+
+
+def _parse_bool(raw: str) -> bool | str:
+    low = raw.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    return raw  # let pydantic report it

@@ -1,0 +1,129 @@
+"""``cloudjobs-mcp demo``: the whole workflow through a real MCP client, over stdio, with a real job."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+from typing import Any
+
+import anyio
+from mcp import Client, StdioServerParameters
+from mcp.client import ClientRequestContext
+from mcp.types import CallToolResult, ElicitRequestFormParams, ElicitRequestParams, ElicitResult
+
+PROGRAM = (
+    "import os, time\n"
+    "rank, world = int(os.environ['RANK']), int(os.environ['WORLD_SIZE'])\n"
+    'print(f\'rank {rank}/{world} starting, master {os.environ["MASTER_ADDR"]}:{os.environ["MASTER_PORT"]}\')\n'
+    "for step in range(1, 6):\n"
+    "    time.sleep(0.3)\n"
+    "    print(f'rank {rank} step {step} loss {2.0 / (step + rank + 1):.4f}')\n"
+    "print(f'rank {rank} done')\n"
+)
+
+
+def _say(title: str, body: str = "") -> None:
+    print(f"\n== {title}")
+    if body:
+        print(body)
+
+
+def _data(result: CallToolResult) -> dict[str, Any]:
+    if result.is_error:
+        text = " ".join(getattr(c, "text", "") for c in result.content)
+        raise SystemExit(f"demo: tool failed: {text}")
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+async def _demo(env: dict[str, str]) -> bool:
+    async def on_elicit(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        if isinstance(params, ElicitRequestFormParams):
+            _say("The server asks the human", params.message)
+            print("-> the demo answers: yes, launch it")
+            return ElicitResult(action="accept", content={"confirm": True})
+        return ElicitResult(action="decline")
+
+    server = StdioServerParameters(command=sys.executable, args=["-m", "server.cli", "serve"], env=env)
+    async with Client(server, elicitation_callback=on_elicit) as client:
+        tools = await client.list_tools()
+        _say("Connected over stdio", "tools: " + ", ".join(t.name for t in tools.tools))
+
+        specs = _data(await client.call_tool("list_ecs_specs", {"accelerator_type": "CPU", "sort_by": "CPU"}))
+        lines = [f"  {s['instance_type']}: {s['cpu']} vCPU, {s['memory_gb']:g} GiB" for s in specs["specs"]]
+        _say("1. list_ecs_specs (CPU: this task needs no GPU)", "\n".join(lines))
+        spec = specs["specs"][0]["instance_type"]
+
+        image = _data(await client.call_tool("resolve_image", {"job_type": "PyTorchJob", "chip_type": "CPU"}))
+        _say("2. resolve_image", f"  {image['uri']}: {image['note']}")
+
+        quote = _data(
+            await client.call_tool(
+                "estimate_cost",
+                {"ecs_spec": spec, "worker_count": 2, "estimated_minutes": 1, "max_runtime_minutes": 5},
+            )
+        )
+        _say("3. estimate_cost", quote["display_text"])
+
+        command = f"{shlex.quote(sys.executable)} -c {shlex.quote(PROGRAM)}"
+        created = _data(
+            await client.call_tool(
+                "create_training_job",
+                {
+                    "display_name": "cloudjobs-demo",
+                    "user_command": command,
+                    "job_type": "PyTorchJob",
+                    "ecs_spec": spec,
+                    "worker_count": 2,
+                    "quote_id": quote["quote_id"],
+                },
+            )
+        )
+        job_id = created["job"]["job_id"]
+        _say(
+            "4. create_training_job",
+            f"  job {job_id} ({created['job']['status']}), confirmed: {created['confirmation']}",
+        )
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            print(f"  progress: {message}")
+
+        _say("5. wait_job_complete")
+        while True:
+            waited = _data(
+                await client.call_tool(
+                    "wait_job_complete",
+                    {"job_id": job_id, "interval": 0.5, "max_wait_seconds": 30},
+                    progress_callback=on_progress,
+                )
+            )
+            if waited["done"]:
+                break
+        print(f"  -> {waited['outcome']}: {waited['message']}")
+
+        logs = _data(await client.call_tool("get_job_logs", {"job_id": job_id}))
+        _say("6. get_job_logs", "\n".join(f"  [{p['pod_id']}] {line}" for p in logs["pods"] for line in p["lines"]))
+
+        cleanup = _data(
+            await client.call_tool("cleanup_jobs", {"status": "Succeeded", "delete": True, "dry_run": False})
+        )
+        _say("7. cleanup_jobs", json.dumps(cleanup["actions"], indent=2) + "\n  " + cleanup["summary"])
+        return bool(waited["outcome"] == "succeeded")
+
+
+def run_demo(*, provider: str = "local", keep: bool = False) -> int:
+    state = tempfile.mkdtemp(prefix="cloudjobs-demo-")
+    env = {**os.environ, "CLOUDJOBS_PROVIDER": provider, "CLOUDJOBS_STATE_DIR": state}
+    try:
+        ok = anyio.run(_demo, env)
+    finally:
+        if keep:
+            print(f"\nstate kept in {state}")
+        else:
+            shutil.rmtree(state, ignore_errors=True)
+    print("\ndemo: the job succeeded" if ok else "\ndemo: the job did NOT succeed")
+    return 0 if ok else 1

@@ -1,0 +1,244 @@
+"""The one shared object of the MCP server's lifespan.
+
+Every tool handler reaches the provider through the engine, and every billable call goes through the
+gate here; no handler talks to a provider on its own.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import anyio
+
+from server.config import Settings
+from server.errors import GateRefused, InvalidRequest, NotFound, ReadOnlyMode
+from server.gate import Confirmation, Gate
+from server.models import JOB_TYPES, Job, JobRequest, JobStatus, Quote, Spec
+from server.providers import LABELS, create_provider
+from server.providers.base import TAG_CREATED_BY, TAG_QUOTE_ID, Provider
+
+SPEC_CACHE_SECONDS = 300.0
+_NAME_RE = re.compile(r"^[0-9A-Za-z_.-]{1,256}$")
+_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass
+class CreateOutcome:
+    job: Job
+    quote: Quote
+    reused: bool  # True when the quote had already created this job (an idempotent retry)
+
+
+@dataclass
+class Engine:
+    settings: Settings
+    provider: Provider
+    gate: Gate
+    _specs: tuple[float, list[Spec]] | None = None
+    # First time wait_job_complete saw each job: the overall timeout spans calls.
+    wait_started: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: Settings, provider: Provider | None = None) -> AsyncIterator[Engine]:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        provider = provider or create_provider(settings)
+        engine = cls(settings=settings, provider=provider, gate=Gate(settings))
+        try:
+            yield engine
+        finally:
+            await provider.aclose()
+
+    @property
+    def label(self) -> str:
+        return LABELS.get(self.provider.name, self.provider.name)
+
+    # -- specs and images ----------------------------------------------------------------------------
+    async def specs(self, *, fresh: bool = False) -> list[Spec]:
+        now = time.monotonic()
+        if fresh or self._specs is None or now - self._specs[0] > SPEC_CACHE_SECONDS:
+            self._specs = (now, await self.provider.list_specs())
+        return self._specs[1]
+
+    async def spec(self, instance_type: str) -> Spec:
+        name = (instance_type or "").strip()
+        for spec in await self.specs():
+            if spec.instance_type == name:
+                return spec
+        known = ", ".join(s.instance_type for s in (await self.specs())[:20])
+        raise NotFound(
+            f"Unknown spec {instance_type!r} on provider {self.provider.name}. "
+            f"Call list_ecs_specs to see what is available (e.g. {known})."
+        )
+
+    # -- cost ----------------------------------------------------------------------------------------
+    async def estimate(
+        self,
+        *,
+        ecs_spec: str,
+        worker_count: int,
+        estimated_minutes: float,
+        max_runtime_minutes: float,
+        job_type: str,
+    ) -> Quote:
+        check_job_type(job_type)
+        check_worker_count(worker_count)
+        spec = await self.spec(ecs_spec)
+        # Refuse at quote time what the provider could never run (e.g. beyond this machine).
+        self.provider.validate_request(
+            JobRequest(
+                display_name="quote",
+                user_command="true",
+                job_type=job_type,
+                ecs_spec=spec.instance_type,
+                worker_count=worker_count,
+                max_runtime_minutes=max_runtime_minutes,
+            ),
+            spec,
+        )
+        price = await self.provider.price(spec.instance_type)
+        return self.gate.issue(
+            provider=self.provider.name,
+            provider_label=self.label,
+            region=self.provider.region,
+            spec=spec,
+            worker_count=worker_count,
+            job_type=job_type,
+            per_worker_hourly=price.per_worker_hourly,
+            currency=price.currency,
+            estimated_minutes=estimated_minutes,
+            max_runtime_minutes=max_runtime_minutes,
+        )
+
+    # -- creation ------------------------------------------------------------------------------------
+    def require_writable(self, action: str) -> None:
+        if self.settings.read_only:
+            raise ReadOnlyMode(
+                f"This server runs read-only (CLOUDJOBS_READ_ONLY=1): it does not {action}. "
+                "Ask the operator to unset CLOUDJOBS_READ_ONLY to allow it."
+            )
+
+    async def preflight(self, request: JobRequest, quote_id: str | None) -> tuple[Quote, bool]:
+        """Everything that must hold before a human is asked: inputs, spec, capacity and the quote.
+
+        Returns the quote and whether it already created a job (then nothing needs confirming).
+        """
+        self.require_writable("create jobs")
+        check_request(request)
+        quote, state, _ = self.gate.get(quote_id)
+        if state == "used":
+            return quote, True
+        self.gate.check(
+            quote,
+            provider=self.provider.name,
+            region=self.provider.region,
+            ecs_spec=request.ecs_spec,
+            worker_count=request.worker_count,
+            job_type=request.job_type,
+        )
+        spec = await self.spec(request.ecs_spec)
+        self.provider.validate_request(
+            request.model_copy(update={"max_runtime_minutes": quote.max_runtime_minutes}), spec
+        )
+        return quote, False
+
+    async def create(
+        self, request: JobRequest, quote_id: str | None, confirmation: Confirmation | None
+    ) -> CreateOutcome:
+        quote, used = await self.preflight(request, quote_id)
+        if used:
+            return CreateOutcome(job=await self._job_of_used_quote(quote), quote=quote, reused=True)
+        self.gate.authorize(quote, confirmation)
+        claim = self.gate.claim(quote.quote_id)
+        if claim is None:
+            # Another call holds this quote right now (or just finished with it).
+            quote, state, _ = self.gate.get(quote.quote_id)
+            if state == "used":
+                return CreateOutcome(job=await self._job_of_used_quote(quote), quote=quote, reused=True)
+            raise GateRefused(
+                f"A create with quote {quote.quote_id} is already under way. Call list_jobs in a few "
+                "seconds to see its job; do not request another quote for the same job."
+            )
+        try:
+            if claim.attempted_before:
+                found = await self.provider.find_job_by_tag(TAG_QUOTE_ID, quote.quote_id)
+                if found is not None:
+                    self.gate.mark_used(quote.quote_id, found.job_id)
+                    return CreateOutcome(job=found, quote=quote, reused=True)
+            final = request.model_copy(
+                update={
+                    "max_runtime_minutes": quote.max_runtime_minutes,
+                    "tags": {**request.tags, TAG_CREATED_BY: "true", TAG_QUOTE_ID: quote.quote_id},
+                }
+            )
+            with anyio.CancelScope(shield=True):  # a cancelled call must not lose a created job
+                job = await self.provider.create_job(final)
+                self.gate.mark_used(quote.quote_id, job.job_id)
+        except BaseException:
+            self.gate.release(quote.quote_id)
+            raise
+        return CreateOutcome(job=job, quote=quote.model_copy(update={"job_id": job.job_id}), reused=False)
+
+    async def _job_of_used_quote(self, quote: Quote) -> Job:
+        assert quote.job_id is not None
+        try:
+            return await self.provider.get_job(quote.job_id)
+        except NotFound:
+            raise GateRefused(
+                f"Quote {quote.quote_id} was already used for job {quote.job_id}, which no longer exists "
+                "(deleted). A quote is used once: call estimate_cost for a new one."
+            ) from None
+
+    # -- jobs ----------------------------------------------------------------------------------------
+    async def stop(self, job_id: str) -> Job:
+        self.require_writable("stop jobs")
+        return await self.provider.stop_job(check_job_id(job_id))
+
+    async def delete(self, job_id: str) -> None:
+        self.require_writable("delete jobs")
+        await self.provider.delete_job(check_job_id(job_id))
+
+    async def get(self, job_id: str) -> Job:
+        return await self.provider.get_job(check_job_id(job_id))
+
+    async def list(self, status: JobStatus | None = None, *, only_ours: bool = False, limit: int = 50) -> list[Job]:
+        tags = {TAG_CREATED_BY: "true"} if only_ours else None
+        return await self.provider.list_jobs(status=status, tags=tags, limit=limit)
+
+
+def check_job_type(job_type: str) -> None:
+    if job_type not in JOB_TYPES:
+        raise InvalidRequest(f"Unknown job_type {job_type!r}; allowed: {', '.join(JOB_TYPES)}.")
+
+
+def check_worker_count(worker_count: int) -> None:
+    if worker_count < 1:
+        raise InvalidRequest(f"worker_count must be at least 1 (got {worker_count}).")
+    if worker_count > 1000:
+        raise InvalidRequest(f"worker_count must be at most 1000 (got {worker_count}).")
+
+
+def check_job_id(job_id: str) -> str:
+    job_id = (job_id or "").strip()
+    if not job_id:
+        raise InvalidRequest("job_id is empty: pass the id create_training_job or list_jobs returned.")
+    return job_id
+
+
+def check_request(request: JobRequest) -> None:
+    if not _NAME_RE.match(request.display_name):
+        raise InvalidRequest(
+            f"display_name {request.display_name!r} is invalid: use 1-256 characters from "
+            "letters, digits, '_', '.' and '-'."
+        )
+    if not request.user_command.strip():
+        raise InvalidRequest("user_command is empty: pass the shell command each worker runs.")
+    check_job_type(request.job_type)
+    check_worker_count(request.worker_count)
+    bad = [k for k in request.envs if not _ENV_RE.match(k)]
+    if bad:
+        raise InvalidRequest(f"Invalid environment variable names in envs: {', '.join(bad)}.")

@@ -1,0 +1,252 @@
+"""The cost gate: no billable job without a matching, unexpired, confirmed, single-use quote.
+
+A quote binds provider, region, spec, worker count, job type, price and max runtime. It lives in SQLite
+in the state directory so a restarted server still honours (and refuses to reuse) the quotes it issued.
+A quote moves ``open`` → ``claimed`` (a create is under way) → ``used`` (bound to a job id); a failed
+create puts it back to ``open`` but remembers the attempt, so the next create first looks for a job that
+the failed attempt may have made after all.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+
+from server.config import Settings
+from server.errors import GateRefused, InvalidRequest
+from server.models import Quote, Spec, utcnow
+
+
+class Confirmation(StrEnum):
+    """How the human's approval of a quote reached the server."""
+
+    ELICITED = "elicited"  # the server asked the human through MCP elicitation and they accepted
+    ARGUMENT = "argument"  # the client cannot be asked; the assistant passed confirmed=true
+
+
+@dataclass(frozen=True)
+class Claim:
+    quote: Quote
+    attempted_before: bool  # an earlier create with this quote failed midway: look for its job first
+
+
+def money(amount: float, currency: str) -> str:
+    if 0 < amount < 0.01:
+        return f"< {currency} 0.01"
+    return f"{currency} {amount:,.2f}"
+
+
+def quote_text(quote: Quote, spec: Spec, provider_label: str) -> str:
+    """The seed's cost display, extended with the worst case and the quote's validity."""
+    if spec.accelerator == "GPU" and spec.gpu_count:
+        hw = f"{spec.cpu}vCPU {spec.memory_gb:g}GB, {spec.gpu_count}x {spec.gpu_type or 'GPU'}"
+    else:
+        hw = f"{spec.cpu}vCPU {spec.memory_gb:g}GB, CPU"
+    workers = "Worker" if quote.worker_count == 1 else "Workers"
+    return "\n".join(
+        [
+            f"{provider_label} cost estimate:",
+            f"  Job type: {quote.job_type}",
+            f"  Spec: {quote.ecs_spec} ({hw}) x {quote.worker_count} {workers}",
+            f"  Per-worker price: {money(quote.per_worker_hourly, quote.currency)}/hour",
+            f"  Total price: {money(quote.total_hourly, quote.currency)}/hour",
+            f"  Estimated runtime: ~{quote.estimated_minutes:g} minutes",
+            f"  Estimated total cost: {money(quote.estimated_total, quote.currency)}",
+            f"  Max runtime: {quote.max_runtime_minutes:g} minutes, worst case "
+            f"{money(quote.worst_case_total, quote.currency)} (the job is stopped at that point)",
+            "  Billing: pay-as-you-go, billing stops automatically when the job finishes",
+            f"  Quote: {quote.quote_id}, valid until {quote.expires_at:%Y-%m-%d %H:%M:%S} UTC",
+            "",
+            "Proceed with creation?",
+        ]
+    )
+
+
+class Gate:
+    def __init__(self, settings: Settings, db_path: Path | None = None) -> None:
+        self.settings = settings
+        self._path = db_path or settings.state_dir / "quotes.db"
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(
+                """CREATE TABLE IF NOT EXISTS quotes (
+                    quote_id TEXT PRIMARY KEY,
+                    body TEXT NOT NULL,
+                    state TEXT NOT NULL DEFAULT 'open',
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    job_id TEXT
+                )"""
+            )
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self._path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=30000")
+            yield db
+        finally:
+            db.close()
+
+    # -- issuing -------------------------------------------------------------------------------------
+    def issue(
+        self,
+        *,
+        provider: str,
+        provider_label: str,
+        region: str,
+        spec: Spec,
+        worker_count: int,
+        job_type: str,
+        per_worker_hourly: float,
+        currency: str,
+        estimated_minutes: float,
+        max_runtime_minutes: float,
+    ) -> Quote:
+        if estimated_minutes <= 0:
+            raise InvalidRequest(f"estimated_minutes must be > 0 (got {estimated_minutes:g}).")
+        if max_runtime_minutes <= 0:
+            raise InvalidRequest(f"max_runtime_minutes must be > 0 (got {max_runtime_minutes:g}).")
+        if max_runtime_minutes < estimated_minutes:
+            raise InvalidRequest(
+                f"max_runtime_minutes ({max_runtime_minutes:g}) must be at least estimated_minutes "
+                f"({estimated_minutes:g}): the job is stopped when it reaches its max runtime."
+            )
+        total_hourly = per_worker_hourly * worker_count
+        estimated_total = total_hourly * estimated_minutes / 60
+        worst_case = total_hourly * max_runtime_minutes / 60
+        self._check_budget(total_hourly, worst_case, currency)
+        now = utcnow()
+        quote = Quote(
+            quote_id="q-" + secrets.token_hex(8),
+            provider=provider,
+            region=region,
+            ecs_spec=spec.instance_type,
+            worker_count=worker_count,
+            job_type=job_type,
+            per_worker_hourly=per_worker_hourly,
+            total_hourly=total_hourly,
+            estimated_minutes=estimated_minutes,
+            max_runtime_minutes=max_runtime_minutes,
+            estimated_total=estimated_total,
+            worst_case_total=worst_case,
+            currency=currency,
+            created_at=now,
+            expires_at=now + timedelta(seconds=self.settings.quote_ttl_seconds),
+            display_text="",
+        )
+        quote = quote.model_copy(update={"display_text": quote_text(quote, spec, provider_label)})
+        with self._lock, self._connect() as db:
+            db.execute("INSERT INTO quotes (quote_id, body) VALUES (?, ?)", (quote.quote_id, quote.model_dump_json()))
+        return quote
+
+    def _check_budget(self, total_hourly: float, worst_case: float, currency: str) -> None:
+        cap_hourly, cap_job = self.settings.max_hourly, self.settings.max_job_cost
+        if cap_hourly is not None and total_hourly > cap_hourly:
+            raise GateRefused(
+                f"Over budget: this job would cost {money(total_hourly, currency)}/hour, above the cap "
+                f"CLOUDJOBS_MAX_HOURLY={cap_hourly:g}. Use fewer workers or a smaller spec."
+            )
+        if cap_job is not None and worst_case > cap_job:
+            raise GateRefused(
+                f"Over budget: if it runs its full max runtime this job would cost "
+                f"{money(worst_case, currency)}, above the cap CLOUDJOBS_MAX_JOB_COST={cap_job:g}. "
+                "Lower max_runtime_minutes, use fewer workers or a smaller spec."
+            )
+
+    # -- redeeming -----------------------------------------------------------------------------------
+    def get(self, quote_id: str | None) -> tuple[Quote, str, int]:
+        """The quote, its state and its attempt count; GateRefused when there is none."""
+        if not quote_id or not quote_id.strip():
+            raise GateRefused(
+                "No quote: call estimate_cost first, show the user its cost, and pass the quote_id it "
+                "returns to create_training_job once they approved it."
+            )
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT body, state, attempts FROM quotes WHERE quote_id = ?", (quote_id.strip(),)
+            ).fetchone()
+        if row is None:
+            raise GateRefused(
+                f"Unknown quote {quote_id!r}: quotes come from estimate_cost on this server. "
+                "Call estimate_cost and use the quote_id it returns."
+            )
+        return Quote.model_validate_json(row[0]), row[1], row[2]
+
+    def check(
+        self, quote: Quote, *, provider: str, region: str, ecs_spec: str, worker_count: int, job_type: str
+    ) -> None:
+        """Refuse a quote that does not match the request or has expired."""
+        mismatches = []
+        if quote.provider != provider or quote.region != region:
+            mismatches.append(
+                f"it was issued for provider {quote.provider} ({quote.region}), this server runs {provider} ({region})"
+            )
+        if quote.ecs_spec != ecs_spec:
+            mismatches.append(f"ecs_spec is {ecs_spec!r} but the quote is for {quote.ecs_spec!r}")
+        if quote.worker_count != worker_count:
+            mismatches.append(f"worker_count is {worker_count} but the quote is for {quote.worker_count}")
+        if quote.job_type != job_type:
+            mismatches.append(f"job_type is {job_type!r} but the quote is for {quote.job_type!r}")
+        if mismatches:
+            raise GateRefused(
+                f"Quote {quote.quote_id} does not match this request: {'; '.join(mismatches)}. "
+                "Call estimate_cost for exactly this spec, worker count and job type, confirm the new "
+                "cost with the user, then create with the new quote_id."
+            )
+        if quote.job_id is None and utcnow() >= quote.expires_at:
+            raise GateRefused(
+                f"Quote {quote.quote_id} expired at {quote.expires_at:%H:%M:%S} UTC (quotes are valid "
+                f"{self.settings.quote_ttl_seconds:g} s). Call estimate_cost again and confirm the cost "
+                "with the user."
+            )
+        # Caps may have been lowered since the quote was issued (e.g. a restart with new settings).
+        self._check_budget(quote.total_hourly, quote.worst_case_total, quote.currency)
+
+    def authorize(self, quote: Quote, confirmation: Confirmation | None) -> None:
+        if confirmation is None:
+            raise GateRefused(
+                f"Not confirmed: nothing was created. Show the user quote {quote.quote_id} "
+                f"({money(quote.total_hourly, quote.currency)}/hour, at most "
+                f"{money(quote.worst_case_total, quote.currency)}) and only after they approve it call "
+                "create_training_job again with confirmed=true."
+            )
+        if confirmation is Confirmation.ARGUMENT and self.settings.strict_confirm:
+            raise GateRefused(
+                "This server runs with CLOUDJOBS_STRICT_CONFIRM=1: it creates jobs only after asking the "
+                "human itself, and this MCP client does not support elicitation. Nothing was created. "
+                "Use a client that supports elicitation, or have the operator unset CLOUDJOBS_STRICT_CONFIRM."
+            )
+
+    def claim(self, quote_id: str) -> Claim | None:
+        """Atomically take an open quote for one create. None when it is used or being used."""
+        with self._lock, self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT body, state, attempts FROM quotes WHERE quote_id = ?", (quote_id,)).fetchone()
+            if row is None or row[1] != "open":
+                db.execute("COMMIT")
+                return None
+            db.execute("UPDATE quotes SET state = 'claimed', attempts = attempts + 1 WHERE quote_id = ?", (quote_id,))
+            db.execute("COMMIT")
+        return Claim(quote=Quote.model_validate_json(row[0]), attempted_before=row[2] > 0)
+
+    def release(self, quote_id: str) -> None:
+        with self._lock, self._connect() as db:
+            db.execute("UPDATE quotes SET state = 'open' WHERE quote_id = ? AND state = 'claimed'", (quote_id,))
+
+    def mark_used(self, quote_id: str, job_id: str) -> None:
+        with self._lock, self._connect() as db:
+            row = db.execute("SELECT body FROM quotes WHERE quote_id = ?", (quote_id,)).fetchone()
+            body = Quote.model_validate_json(row[0]).model_copy(update={"job_id": job_id}).model_dump_json()
+            db.execute(
+                "UPDATE quotes SET state = 'used', job_id = ?, body = ? WHERE quote_id = ?",
+                (job_id, body, quote_id),
+            )

@@ -1,0 +1,191 @@
+"""The one HTTP transport every HTTP provider uses: a pooled ``httpx.AsyncClient`` and one retry loop.
+
+* :func:`create_client` builds the provider's client (pool limits, timeouts, user agent). A provider
+  creates one and reuses it for every call; it owns it and closes it in ``aclose``.
+* :func:`send` sends one logical request with retries. ``build_request`` is called for *every*
+  attempt, so a signing provider re-signs each attempt (fresh date and nonce). Retried: throttling,
+  5xx / errors the provider's ``parse_error`` marks ``retryable``, timeouts, connection errors and
+  resets; exponential backoff with full jitter, or the server's retry-after when it sent one
+  (``ProviderError.retry_after``, seconds); bounded in attempts *and* in total time. Non-retryable
+  errors (400, 403, ...) raise at once. Transport failures become :class:`~server.errors.TransportError`.
+* Non-idempotent requests (``idempotent=False``, e.g. "create a job") are only retried when the
+  request certainly never reached the server (connect errors, pool timeouts, throttling). Any other
+  failure — a read timeout, a reset after sending, a 5xx — raises :class:`OutcomeUnknown`; the caller
+  must find out whether the operation happened (e.g. look the job up by its idempotency tag) before
+  sending it again.
+
+``sleep``, ``rand`` and ``clock`` are injectable so tests never wait. Log lines name the method, host
+and path only — never the query string, headers or body (they can carry tokens).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import anyio
+import httpx
+
+from server import __version__
+from server.errors import NotFound, ProviderError, Throttled, TransportError
+
+logger = logging.getLogger("cloudjobs.http")
+
+USER_AGENT = f"cloudjobs-mcp/{__version__}"
+
+
+class _HasHttpSettings(Protocol):
+    http_timeout_seconds: float
+    max_retries: int
+
+
+class OutcomeUnknown(TransportError):
+    """A non-idempotent request failed after it may have reached the server: it may have happened."""
+
+
+class RemoteNotFound(ProviderError, NotFound):
+    """The platform answered "no such resource" (HTTP 404 for a job, pod, ...); both a ProviderError
+    (code, request id) and a NotFound (what the engine and tools catch)."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard :func:`send` tries. ``max_attempts`` counts the first attempt."""
+
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    max_total: float = 120.0
+    max_retry_after: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: _HasHttpSettings) -> RetryPolicy:
+        return cls(
+            max_attempts=settings.max_retries + 1,
+            max_total=max(60.0, 4 * settings.http_timeout_seconds),
+        )
+
+    def backoff(self, retry: int, rand: Callable[[], float] = random.random) -> float:
+        """Full-jitter exponential delay before retry number ``retry`` (0-based)."""
+        return rand() * min(self.max_delay, self.base_delay * (2**retry))
+
+    def delay(self, retry: int, retry_after: float | None, rand: Callable[[], float] = random.random) -> float:
+        if retry_after is not None and retry_after > 0:
+            return min(retry_after, self.max_retry_after)
+        return self.backoff(retry, rand)
+
+
+def create_client(
+    settings: _HasHttpSettings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    max_connections: int = 32,
+) -> httpx.AsyncClient:
+    """One pooled client per provider; HTTP/1.1, no redirects, proxies from the environment."""
+    timeout = httpx.Timeout(settings.http_timeout_seconds, connect=min(10.0, settings.http_timeout_seconds))
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max(1, max_connections // 2),
+        keepalive_expiry=30.0,
+    )
+    return httpx.AsyncClient(
+        timeout=timeout,
+        limits=limits,
+        headers={"user-agent": USER_AGENT},
+        follow_redirects=False,
+        transport=transport,
+    )
+
+
+# Failures of these kinds happen before a single byte of the request left this machine.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def _label(request: httpx.Request) -> str:
+    return f"{request.method} {request.url.host}{request.url.path}"
+
+
+def _transport_message(label: str, exc: Exception) -> str:
+    detail = str(exc).strip()[:200]
+    return f"{label}: {type(exc).__name__}" + (f" ({detail})" if detail else "")
+
+
+def _with_note(err: ProviderError, note: str) -> ProviderError:
+    new = type(err)(
+        f"{err.message} {note}",
+        code=err.code,
+        request_id=err.request_id,
+        status=err.status,
+        retryable=err.retryable,
+        retry_after=err.retry_after,
+    )
+    return new
+
+
+async def send(
+    client: httpx.AsyncClient,
+    build_request: Callable[[], httpx.Request],
+    *,
+    parse_error: Callable[[httpx.Response], ProviderError],
+    policy: RetryPolicy,
+    idempotent: bool = True,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    rand: Callable[[], float] = random.random,
+    clock: Callable[[], float] = time.monotonic,
+) -> httpx.Response:
+    """Send with retries; returns the first 2xx response or raises a ``ProviderError``.
+
+    ``parse_error`` turns a non-2xx response into the provider's typed error; its ``retryable`` and
+    ``retry_after`` drive the loop. See the module docstring for what ``idempotent=False`` changes.
+    """
+    start = clock()
+    attempt = 0
+    while True:
+        attempt += 1
+        request = build_request()
+        label = _label(request)
+        err: ProviderError
+        try:
+            response = await client.send(request)
+        except httpx.TransportError as exc:
+            message = _transport_message(label, exc)
+            if not idempotent and not isinstance(exc, _NOT_SENT):
+                raise OutcomeUnknown(
+                    f"{message}: the request may or may not have been processed",
+                    code=type(exc).__name__,
+                    retryable=True,
+                ) from None
+            err = TransportError(message, code=type(exc).__name__, retryable=True)
+        else:
+            if response.is_success:
+                return response
+            err = parse_error(response)
+            if not err.retryable:
+                raise err
+            if not idempotent and not isinstance(err, Throttled):
+                raise OutcomeUnknown(
+                    f"{err.message} (the request may or may not have been processed)",
+                    code=err.code,
+                    request_id=err.request_id,
+                    status=err.status,
+                    retryable=True,
+                    retry_after=err.retry_after,
+                )
+
+        delay = policy.delay(attempt - 1, err.retry_after, rand)
+        elapsed = clock() - start
+        if attempt >= policy.max_attempts or elapsed + delay > policy.max_total:
+            raise _with_note(err, f"(gave up after {attempt} attempt{'s' if attempt != 1 else ''}).")
+        logger.warning(
+            "%s failed (%s); retry %d/%d in %.2fs",
+            label,
+            err.code or type(err).__name__,
+            attempt,
+            policy.max_attempts - 1,
+            delay,
+        )
+        await sleep(delay)

@@ -1,0 +1,168 @@
+"""Domain models shared by every provider and every tool.
+
+Provider-specific JSON never leaves its provider: each provider maps its platform's shapes onto these
+models, keeping the platform's own status strings in ``raw_status`` / ``sub_status`` so nothing is lost.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Accelerator = Literal["CPU", "GPU"]
+JobType = Literal["PyTorchJob", "TFJob", "MPIJob", "XGBoostJob", "RayJob"]
+JOB_TYPES: tuple[str, ...] = ("PyTorchJob", "TFJob", "MPIJob", "XGBoostJob", "RayJob")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobStatus(StrEnum):
+    """Normalized job status. Every provider maps each raw status it has onto one of these."""
+
+    CREATING = "Creating"
+    QUEUING = "Queuing"
+    RUNNING = "Running"
+    STOPPING = "Stopping"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    STOPPED = "Stopped"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Spec(_Model):
+    """One machine type a job's workers can run on."""
+
+    instance_type: str = Field(description="Spec name to pass as ecs_spec, e.g. ecs.c6.large")
+    accelerator: Accelerator
+    cpu: int = Field(description="vCPUs per worker")
+    memory_gb: float = Field(description="Memory per worker in GiB")
+    gpu_count: int = 0
+    gpu_type: str | None = None
+    gpu_memory_gb: float | None = Field(default=None, description="Memory of one GPU in GiB")
+    available: bool = True
+    price_per_hour: float | None = Field(default=None, description="On-demand price of one worker per hour")
+    currency: str | None = None
+    spot_stock: str | None = Field(default=None, description="Spot stock status where the platform reports it")
+    spot_discount: float | None = None
+    payment_types: list[str] = Field(default_factory=list)
+
+
+class Image(_Model):
+    """The container image a job will use (or, for the local provider, the host environment)."""
+
+    uri: str
+    job_type: str
+    chip_type: Accelerator
+    name: str = ""
+    used: bool = Field(default=True, description="False when the provider records the image but does not use it")
+    note: str = ""
+
+
+class Price(_Model):
+    """The platform's hourly price for one worker of a spec."""
+
+    instance_type: str
+    per_worker_hourly: float
+    currency: str
+    source: str = Field(description="Where the price came from, e.g. 'ECS DescribePrice'")
+
+
+class Quote(_Model):
+    """A cost quote. ``create_training_job`` needs a matching, unexpired, confirmed one."""
+
+    quote_id: str
+    provider: str
+    region: str
+    ecs_spec: str
+    worker_count: int
+    job_type: str
+    per_worker_hourly: float
+    total_hourly: float
+    estimated_minutes: float
+    max_runtime_minutes: float = Field(description="The job is stopped when it has run this long")
+    estimated_total: float
+    worst_case_total: float
+    currency: str
+    created_at: datetime
+    expires_at: datetime
+    display_text: str
+    job_id: str | None = Field(default=None, description="Set once a job was created from this quote")
+
+
+class JobRequest(_Model):
+    """Everything a provider needs to create a job; built by the engine after the gate passed."""
+
+    display_name: str
+    user_command: str
+    job_type: str
+    ecs_spec: str
+    worker_count: int
+    max_runtime_minutes: float = Field(description="From the quote; platforms with whole minutes round up")
+    image: str | None = None
+    envs: dict[str, str] = Field(default_factory=dict)
+    thirdparty_libs: list[str] = Field(default_factory=list)
+    workspace_id: str | None = None
+    resource_id: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class Pod(_Model):
+    pod_id: str
+    role: str = Field(description="Master, Worker, Head, ...")
+    status: str = Field(description="The platform's pod status, e.g. Pending, Running, Succeeded, Failed")
+    sub_status: str | None = None
+    exit_code: int | None = None
+    ip: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class Job(_Model):
+    job_id: str
+    name: str
+    provider: str
+    status: JobStatus
+    raw_status: str = Field(description="The platform's own status string")
+    sub_status: str | None = None
+    job_type: str | None = None
+    ecs_spec: str | None = None
+    worker_count: int | None = None
+    image: str | None = None
+    pods: list[Pod] = Field(default_factory=list)
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_seconds: float | None = None
+    reason: str | None = None
+    reason_code: str | None = None
+    max_runtime_minutes: float | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class Event(_Model):
+    time: datetime | None
+    source: str = Field(description="The job or pod the event is about")
+    message: str
+
+
+class LogPage(_Model):
+    """Log lines of one pod, as the provider returned them (already bounded by the provider)."""
+
+    pod_id: str
+    lines: list[str]
+    truncated: bool = Field(default=False, description="True when the provider had more lines than returned")

@@ -1,0 +1,78 @@
+"""The async interface every provider implements.
+
+Tool handlers never see a provider directly: they go through the engine, which goes through the gate
+for anything billable. A provider maps its platform's JSON onto the shared models in ``server.models``
+and raises only ``server.errors`` exceptions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from server.models import Accelerator, Event, Image, Job, JobRequest, JobStatus, LogPage, Price, Spec
+
+# Tag keys the server puts on every job it creates; cleanup and idempotent retries rely on them.
+TAG_CREATED_BY = "cloudjobs-mcp"
+TAG_QUOTE_ID = "cloudjobs-quote"
+
+
+@runtime_checkable
+class Provider(Protocol):
+    name: str
+    region: str
+    currency: str
+
+    async def list_specs(self, accelerator: Accelerator | None = None) -> list[Spec]:
+        """Every spec the platform offers (all pages), with price where the listing has one."""
+        ...
+
+    async def resolve_image(self, job_type: str, chip_type: Accelerator) -> Image: ...
+
+    async def price(self, instance_type: str) -> Price:
+        """On-demand hourly price of one worker of ``instance_type``."""
+        ...
+
+    def validate_request(self, request: JobRequest, spec: Spec) -> None:
+        """Raise InvalidRequest when the platform cannot run ``request`` (before any quote/creation)."""
+        ...
+
+    async def create_job(self, request: JobRequest) -> Job: ...
+
+    async def find_job_by_tag(self, key: str, value: str) -> Job | None:
+        """The job carrying tag ``key=value``, if one exists; used to make creation idempotent."""
+        ...
+
+    async def get_job(self, job_id: str) -> Job: ...
+
+    async def list_jobs(
+        self,
+        status: JobStatus | None = None,
+        tags: dict[str, str] | None = None,
+        created_after: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        """Jobs newest first."""
+        ...
+
+    async def stop_job(self, job_id: str) -> Job: ...
+
+    async def delete_job(self, job_id: str) -> None: ...
+
+    async def pod_logs(
+        self,
+        job_id: str,
+        pod_id: str,
+        *,
+        max_lines: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> LogPage:
+        """The pod's log, the last ``max_lines`` lines when given."""
+        ...
+
+    async def events(self, job_id: str, pod_id: str | None = None) -> list[Event]:
+        """The job's events (and its pods' when ``pod_id`` is None), oldest first."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,702 @@
+"""Run a job's pods as real processes on this machine, detached from the calling server.
+
+The executor knows nothing about specs, images, quotes or tags: it runs *runs* made of *pods*, each pod one
+``bash -c <command>`` process, and records their state, exit codes, logs and events in SQLite. The local
+provider maps its jobs onto runs one to one; a sandbox emulating a cloud can do the same with its own
+state directory, run ids and pod ids.
+
+API (all methods are synchronous and may block briefly on SQLite or on a process start; call them from a
+worker thread, e.g. ``anyio.to_thread.run_sync``, in async code)::
+
+    ex = Executor(state_dir)                      # creates <state_dir>/executor.db (WAL)
+    state = ex.launch(
+        "run-1",
+        [PodSpec("run-1-master-0", "Master", {"RANK": "0"}, "python train.py"), ...],  # or plain tuples
+        workdir=None,                             # default <state_dir>/jobs/<run_id>/work
+        max_runtime_seconds=3600.0,               # None: no limit; past it -> Stopped/MaxRuntimeExceeded
+        grace_seconds=10.0,                       # SIGTERM -> SIGKILL delay on stop
+        inherit_env=True,                         # start from this process's environment (scrubbed)
+        record=lambda conn: ...,                  # optional: insert the caller's rows in the same transaction
+    )
+    ex.get(run_id) -> RunState                    # .status, .pods (PodState: pid, exit_code, signal, ...)
+    ex.get_many(run_ids) -> dict[str, RunState]
+    ex.run_ids(limit=None) -> list[str]           # newest first
+    ex.stop(run_id, wait_seconds=0.0) -> RunState # terminal runs come back unchanged
+    ex.wait(run_id, timeout) -> RunState          # until terminal or timeout
+    ex.tail_log(run_id, pod_id, max_lines=None) -> LogTail(lines, truncated)
+    ex.log_path(run_id, pod_id) -> Path
+    ex.events(run_id, pod_id=None) -> list[RunEvent]   # oldest first
+    ex.delete(run_id)                             # terminal runs only; removes rows, logs and workdir
+    ex.db                                         # the Database, for callers' own tables (see store.py)
+    record_event(conn, run_id, pod_id, message)   # add an event of the caller's inside its transaction
+
+Layout: ``<state_dir>/executor.db``; per run ``<state_dir>/jobs/<run_id>/`` holding ``logs/<pod_id>.log``
+(stdout and stderr of the pod, merged), ``supervisor.log`` and, by default, ``work/`` (the pods' shared
+working directory).
+
+Run statuses (DLC-like raw names): Creating -> Running -> (Stopping ->) Succeeded | Failed | Stopped.
+Pod statuses: Pending -> Running -> Succeeded | Failed | Stopped (terminated by the supervisor).
+
+How it runs: ``launch`` records the run, then starts ``python -m server.providers.local.supervisor``
+in a new session, hands it the pods' commands and environments on stdin (never written to disk) and
+waits for it to daemonize (double fork), so runs outlive the server that launched them. The supervisor
+starts each pod in its own process group, records starts and exits, enforces the max runtime, and on
+stop (SIGTERM to the supervisor, or the DB stop flag it polls) sends SIGTERM to every pod's group and
+SIGKILL after the grace period. The first non-zero exit fails the run and terminates the other pods.
+A reader that finds a non-terminal run whose supervisor is gone (verified through
+``/proc/<pid>/cmdline`` so a reused PID is never mistaken for it) marks the run Failed and kills any
+pod left behind.
+
+Pods start from this process's environment (with ``inherit_env``), minus variables whose names start
+with one of ``SCRUBBED_ENV_PREFIXES`` (cloud credentials, the server's own settings), plus the pod's env
+and ``CLOUDJOBS_RUN_ID=<run_id>`` (which also lets the executor recognise its pods' processes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import NamedTuple
+
+from server.errors import CloudJobsError, InvalidRequest, NotFound
+from server.providers.local.store import EXECUTOR_SCHEMA, Database, to_datetime
+
+# Run statuses.
+CREATING = "Creating"
+RUNNING = "Running"
+STOPPING = "Stopping"
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+STOPPED = "Stopped"
+TERMINAL = frozenset({SUCCEEDED, FAILED, STOPPED})
+# Pod statuses (plus Running/Succeeded/Failed/Stopped above).
+PENDING = "Pending"
+
+# reason_code values.
+STOPPED_BY_USER = "JobStoppedByUser"
+MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded"
+POD_FAILED = "PodFailed"
+POD_START_FAILED = "PodStartFailed"
+SUPERVISOR_LOST = "SupervisorLost"
+SUPERVISOR_ERROR = "SupervisorError"
+
+RUN_ENV = "CLOUDJOBS_RUN_ID"
+SCRUBBED_ENV_PREFIXES: tuple[str, ...] = ("ALIBABA_CLOUD_", "ALICLOUD_", "ALIYUN_", "CLOUDJOBS_")
+SUPERVISOR_MODULE = "server.providers.local.supervisor"
+# A run with no supervisor PID this long after creation lost its launcher (it crashed mid-launch).
+LAUNCH_TIMEOUT_SECONDS = 60.0
+DEFAULT_TAIL_BYTES = 8 * 1024 * 1024
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class PodSpec(NamedTuple):
+    """One pod to launch: a ``(pod_id, role, env, command)`` tuple works too."""
+
+    pod_id: str
+    role: str
+    env: Mapping[str, str]
+    command: str
+
+
+@dataclass(frozen=True)
+class PodState:
+    pod_id: str
+    role: str
+    index: int
+    status: str
+    detail: str | None
+    pid: int | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    exit_code: int | None
+    signal: int | None
+    log_path: Path
+
+
+@dataclass(frozen=True)
+class RunState:
+    run_id: str
+    status: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    reason: str | None
+    reason_code: str | None
+    workdir: Path
+    max_runtime_seconds: float | None
+    grace_seconds: float
+    supervisor_pid: int | None
+    stop_requested: bool
+    pods: tuple[PodState, ...]
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or datetime.now(self.started_at.tzinfo)
+        return max(0.0, (end - self.started_at).total_seconds())
+
+    def pod(self, pod_id: str) -> PodState | None:
+        return next((p for p in self.pods if p.pod_id == pod_id), None)
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    time: datetime
+    run_id: str
+    pod_id: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class LogTail:
+    lines: list[str]
+    truncated: bool
+
+
+# --------------------------------------------------------------------------------------------------------
+# Helpers shared with the supervisor
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def describe_exit(exit_code: int, signum: int | None, *, killed_by_us: bool = False) -> str:
+    """'exited with code 3' / 'was killed by signal SIGKILL (exit code 137); ...'.
+
+    A SIGKILL nobody here sent gets a hint at the out-of-memory killer."""
+    hint = "; SIGKILL often means the out-of-memory killer ended it"
+    if signum is not None:
+        text = f"was killed by signal {signal_name(signum)} (exit code {exit_code})"
+        return text + (hint if signum == signal.SIGKILL and not killed_by_us else "")
+    if 128 < exit_code < 128 + 65:
+        inner = exit_code - 128
+        text = f"exited with code {exit_code} (128+{inner}: its program was killed by {signal_name(inner)})"
+        return text + (hint if inner == signal.SIGKILL and not killed_by_us else "")
+    return f"exited with code {exit_code}"
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds >= 60 and abs(seconds / 60 - round(seconds / 60)) < 1e-9:
+        minutes = round(seconds / 60)
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds:g} s"
+
+
+def _read_proc(pid: int, name: str) -> bytes | None:
+    try:
+        with open(f"/proc/{pid}/{name}", "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def supervisor_alive(pid: int | None, run_id: str) -> bool:
+    """True when ``pid`` is a live supervisor of ``run_id`` (a reused PID does not count)."""
+    if not pid or pid <= 0:
+        return False
+    cmdline = _read_proc(pid, "cmdline")
+    if cmdline is None:
+        if not Path("/proc/self").exists():  # no procfs: fall back to a bare existence check
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                return False
+            return True
+        return False
+    args = cmdline.split(b"\0")  # a zombie has an empty cmdline
+    return run_id.encode() in args and SUPERVISOR_MODULE.encode() in args
+
+
+def pod_process_alive(pid: int | None, run_id: str) -> bool:
+    """True when ``pid`` is a live process started as a pod of ``run_id`` (checked via its environment)."""
+    if not pid or pid <= 0:
+        return False
+    environ = _read_proc(pid, "environ")
+    if not environ:
+        return False
+    return f"{RUN_ENV}={run_id}".encode() in environ.split(b"\0")
+
+
+def killpg_quietly(pgid: int, signum: int) -> bool:
+    try:
+        os.killpg(pgid, signum)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def base_env(inherit: bool = True) -> dict[str, str]:
+    """This process's environment minus variables named with a ``SCRUBBED_ENV_PREFIXES`` prefix."""
+    if not inherit:
+        return {"PATH": os.defpath}
+    return {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_ENV_PREFIXES)}
+
+
+def tail_lines(path: Path, max_lines: int | None = None, max_bytes: int = DEFAULT_TAIL_BYTES) -> LogTail:
+    """The last ``max_lines`` lines of ``path`` (all when None), reading backwards from the end.
+
+    Reads at most ``max_bytes`` (plus one block): older content is dropped and reported as truncated.
+    Decodes UTF-8 with replacement characters; a missing file is an empty log.
+    """
+    if max_lines is not None and max_lines < 0:
+        raise InvalidRequest(f"max_lines must be 0 or more, got {max_lines}")
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return LogTail([], False)
+    with f:
+        size = f.seek(0, os.SEEK_END)
+        if max_lines == 0:
+            return LogTail([], size > 0)
+        block = 64 * 1024
+        pos = size
+        chunks: list[bytes] = []
+        newlines = 0
+        read = 0
+        while pos > 0 and read < max_bytes:
+            step = min(block, pos)
+            pos -= step
+            f.seek(pos)
+            data = f.read(step)
+            chunks.append(data)
+            read += len(data)
+            newlines += data.count(b"\n")
+            if max_lines is not None and newlines > max_lines:
+                break
+    buf = b"".join(reversed(chunks))
+    parts = buf.split(b"\n")
+    if buf.endswith(b"\n"):
+        parts.pop()
+    truncated = pos > 0
+    if truncated and len(parts) > 1:
+        parts = parts[1:]  # the first one is a partial line
+    if max_lines is not None and len(parts) > max_lines:
+        parts = parts[-max_lines:]
+        truncated = True
+    lines = [p.decode("utf-8", errors="replace").removesuffix("\r") for p in parts]
+    return LogTail(lines, truncated)
+
+
+def _check_name(kind: str, value: str) -> None:
+    if not isinstance(value, str) or not _NAME_RE.match(value):
+        raise InvalidRequest(
+            f"invalid {kind} {value!r}: use 1-200 characters from letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit"
+        )
+
+
+def check_env(env: Mapping[str, str], what: str = "envs") -> None:
+    """Raise InvalidRequest for names or values a process environment cannot hold."""
+    for key, value in env.items():
+        if not isinstance(key, str) or not _ENV_NAME_RE.match(key):
+            raise InvalidRequest(
+                f"{what}: invalid variable name {key!r}; names use letters, digits and '_' and do not "
+                "start with a digit"
+            )
+        if not isinstance(value, str) or "\0" in value:
+            raise InvalidRequest(f"{what}: the value of {key} must be a string without NUL characters")
+
+
+def _package_root() -> str:
+    import server
+
+    return str(Path(server.__file__).resolve().parent.parent)
+
+
+# --------------------------------------------------------------------------------------------------------
+
+
+class Executor:
+    """Runs pods as detached local processes; see the module docstring."""
+
+    DB_NAME = "executor.db"
+
+    def __init__(self, state_dir: Path | str) -> None:
+        self.state_dir = Path(state_dir).expanduser().absolute()  # supervisors run in another cwd
+        self.db = Database(self.state_dir / self.DB_NAME)
+        self.db.ensure_schema(EXECUTOR_SCHEMA)
+
+    # ----- paths
+
+    def run_dir(self, run_id: str) -> Path:
+        _check_name("run id", run_id)
+        return self.state_dir / "jobs" / run_id
+
+    def log_path(self, run_id: str, pod_id: str) -> Path:
+        _check_name("pod id", pod_id)
+        return self.run_dir(run_id) / "logs" / f"{pod_id}.log"
+
+    # ----- launch
+
+    def launch(
+        self,
+        run_id: str,
+        pods: Sequence[PodSpec | tuple[str, str, Mapping[str, str], str]],
+        workdir: Path | str | None = None,
+        max_runtime_seconds: float | None = None,
+        grace_seconds: float = 10.0,
+        *,
+        inherit_env: bool = True,
+        record: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> RunState:
+        """Record the run and start its supervisor; returns the run's state (usually still Creating).
+
+        ``record`` runs inside the transaction that inserts the run, so the caller's own rows exist
+        exactly when the run does. On a failed start nothing is left behind (rows, directories).
+        """
+        _check_name("run id", run_id)
+        specs = [PodSpec(*p) for p in pods]
+        if not specs:
+            raise InvalidRequest("a run needs at least one pod")
+        seen: set[str] = set()
+        for spec in specs:
+            _check_name("pod id", spec.pod_id)
+            if spec.pod_id in seen:
+                raise InvalidRequest(f"pod id {spec.pod_id!r} appears twice; pod ids must be unique")
+            seen.add(spec.pod_id)
+            if not spec.command.strip():
+                raise InvalidRequest(f"pod {spec.pod_id}: the command is empty")
+            if "\0" in spec.command:
+                raise InvalidRequest(f"pod {spec.pod_id}: the command contains a NUL character")
+            check_env(spec.env, f"pod {spec.pod_id} env")
+        if max_runtime_seconds is not None and not max_runtime_seconds > 0:
+            raise InvalidRequest(f"max_runtime_seconds must be positive, got {max_runtime_seconds}")
+        if not grace_seconds >= 0:
+            raise InvalidRequest(f"grace_seconds must be 0 or more, got {grace_seconds}")
+
+        run_dir = self.run_dir(run_id)
+        work = Path(workdir).expanduser().absolute() if workdir is not None else run_dir / "work"
+        env0 = base_env(inherit_env)
+        payload = {
+            "pods": [
+                {
+                    "pod_id": s.pod_id,
+                    "command": s.command,
+                    "env": {**env0, **s.env, RUN_ENV: run_id},
+                    "log": str(self.log_path(run_id, s.pod_id)),
+                }
+                for s in specs
+            ]
+        }
+        now = time.time()
+        with self.db.write() as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
+                raise InvalidRequest(f"a run with id {run_id!r} already exists")
+            conn.execute(
+                "INSERT INTO runs (run_id, status, created_at, workdir, max_runtime_seconds, grace_seconds)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, CREATING, now, str(work), max_runtime_seconds, float(grace_seconds)),
+            )
+            conn.executemany(
+                "INSERT INTO pods (run_id, pod_id, idx, role, status) VALUES (?, ?, ?, ?, ?)",
+                [(run_id, s.pod_id, i, s.role, PENDING) for i, s in enumerate(specs)],
+            )
+            limit = f"max runtime {format_seconds(max_runtime_seconds)}" if max_runtime_seconds else "no max runtime"
+            record_event(
+                conn,
+                run_id,
+                None,
+                f"created with {len(specs)} pod{'s' if len(specs) != 1 else ''} "
+                f"({', '.join(s.pod_id for s in specs)}); working directory {work}; {limit}",
+                now,
+            )
+            if record is not None:
+                record(conn)
+        try:
+            (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+            work.mkdir(parents=True, exist_ok=True)
+            for spec in specs:
+                self.log_path(run_id, spec.pod_id).touch()
+            pid = self._start_supervisor(run_id, run_dir, payload)
+        except Exception as exc:
+            with self.db.write() as conn:
+                conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+            self._remove_dirs(run_dir, work)
+            if isinstance(exc, CloudJobsError):
+                raise
+            raise CloudJobsError(f"could not start the job's supervisor process: {exc}") from exc
+        with self.db.write() as conn:
+            conn.execute("UPDATE runs SET supervisor_pid = COALESCE(supervisor_pid, ?) WHERE run_id = ?", (pid, run_id))
+        return self.get(run_id)
+
+    def _start_supervisor(self, run_id: str, run_dir: Path, payload: Mapping[str, object]) -> int:
+        env = base_env(True)
+        root = _package_root()
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        cmd = [sys.executable, "-m", SUPERVISOR_MODULE, "--db", str(self.db.path), "--run", run_id]
+        with open(run_dir / "supervisor.log", "ab") as log:
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                cwd=run_dir,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+            )
+        try:
+            out, _ = proc.communicate(json.dumps(payload).encode(), timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise CloudJobsError(
+                f"the job's supervisor did not start within 60 s; see {run_dir / 'supervisor.log'}"
+            ) from None
+        text = out.decode(errors="replace").strip()
+        if proc.returncode != 0 or not text.isdigit():
+            raise CloudJobsError(
+                f"the job's supervisor failed to start (exit code {proc.returncode}); see {run_dir / 'supervisor.log'}"
+            )
+        return int(text)
+
+    # ----- reading
+
+    def get(self, run_id: str) -> RunState:
+        """The run's current state; NotFound when there is no such run."""
+        states = self.get_many([run_id])
+        if run_id not in states:
+            raise NotFound(f"no run {run_id!r}")
+        return states[run_id]
+
+    def get_many(self, run_ids: Sequence[str]) -> dict[str, RunState]:
+        """States of the runs that exist among ``run_ids`` (missing ones are left out)."""
+        if not run_ids:
+            return {}
+        states = self._load(run_ids)
+        for run_id, state in list(states.items()):
+            if not state.terminal and self._supervisor_lost(state):
+                self._reconcile_lost(run_id)
+                states[run_id] = self._load([run_id])[run_id]
+        return states
+
+    def run_ids(self, limit: int | None = None) -> list[str]:
+        """Ids of every run, newest first."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                "SELECT run_id FROM runs ORDER BY created_at DESC, run_id DESC LIMIT ?",
+                (-1 if limit is None else limit,),
+            ).fetchall()
+        return [r["run_id"] for r in rows]
+
+    def _load(self, run_ids: Sequence[str]) -> dict[str, RunState]:
+        ids = list(dict.fromkeys(run_ids))
+        runs: dict[str, sqlite3.Row] = {}
+        pods: dict[str, list[sqlite3.Row]] = {}
+        with self.db.read() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in conn.execute(f"SELECT * FROM runs WHERE run_id IN ({marks})", chunk):
+                    runs[row["run_id"]] = row
+                for row in conn.execute(f"SELECT * FROM pods WHERE run_id IN ({marks}) ORDER BY run_id, idx", chunk):
+                    pods.setdefault(row["run_id"], []).append(row)
+        return {rid: self._state(runs[rid], pods.get(rid, [])) for rid in ids if rid in runs}
+
+    def _state(self, row: sqlite3.Row, pod_rows: list[sqlite3.Row]) -> RunState:
+        run_id = row["run_id"]
+        created = to_datetime(row["created_at"])
+        assert created is not None
+        return RunState(
+            run_id=run_id,
+            status=row["status"],
+            created_at=created,
+            started_at=to_datetime(row["started_at"]),
+            finished_at=to_datetime(row["finished_at"]),
+            reason=row["reason"],
+            reason_code=row["reason_code"],
+            workdir=Path(row["workdir"]),
+            max_runtime_seconds=row["max_runtime_seconds"],
+            grace_seconds=row["grace_seconds"],
+            supervisor_pid=row["supervisor_pid"],
+            stop_requested=row["stop_requested_at"] is not None,
+            pods=tuple(
+                PodState(
+                    pod_id=p["pod_id"],
+                    role=p["role"],
+                    index=p["idx"],
+                    status=p["status"],
+                    detail=p["detail"],
+                    pid=p["pid"],
+                    started_at=to_datetime(p["started_at"]),
+                    finished_at=to_datetime(p["finished_at"]),
+                    exit_code=p["exit_code"],
+                    signal=p["signal"],
+                    log_path=self.log_path(run_id, p["pod_id"]),
+                )
+                for p in pod_rows
+            ),
+        )
+
+    def _supervisor_lost(self, state: RunState) -> bool:
+        if state.supervisor_pid is None:
+            return time.time() - state.created_at.timestamp() > LAUNCH_TIMEOUT_SECONDS
+        return not supervisor_alive(state.supervisor_pid, state.run_id)
+
+    def _reconcile_lost(self, run_id: str) -> None:
+        """Mark a run whose supervisor is gone Failed, under the write lock (the supervisor may have just
+        finished it), and kill any pod process it left behind."""
+        orphans: list[int] = []
+        with self.db.write() as conn:
+            row = conn.execute(
+                "SELECT status, supervisor_pid, created_at FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if row is None or row["status"] in TERMINAL:
+                return
+            pid = row["supervisor_pid"]
+            if pid is None:
+                if time.time() - row["created_at"] <= LAUNCH_TIMEOUT_SECONDS:
+                    return
+                reason = "the job's supervisor process never started (the server launching it stopped)"
+            elif supervisor_alive(pid, run_id):
+                return
+            else:
+                reason = (
+                    f"the job's supervisor process (pid {pid}) is gone, most likely because the machine "
+                    "restarted or the process was killed; the job's processes are no longer tracked"
+                )
+            now = time.time()
+            for pod in conn.execute(
+                "SELECT pod_id, pid FROM pods WHERE run_id = ? AND status IN (?, ?)", (run_id, PENDING, RUNNING)
+            ).fetchall():
+                if pod_process_alive(pod["pid"], run_id):
+                    orphans.append(pod["pid"])
+                conn.execute(
+                    "UPDATE pods SET status = ?, detail = ?, finished_at = COALESCE(finished_at, ?) "
+                    "WHERE run_id = ? AND pod_id = ?",
+                    (FAILED, "lost with the job's supervisor", now, run_id, pod["pod_id"]),
+                )
+            conn.execute(
+                "UPDATE runs SET status = ?, reason = ?, reason_code = ?, finished_at = ? WHERE run_id = ?",
+                (FAILED, reason, SUPERVISOR_LOST, now, run_id),
+            )
+            record_event(conn, run_id, None, f"failed: {reason}", now)
+        for pid in orphans:
+            killpg_quietly(pid, signal.SIGKILL)
+
+    # ----- stop / wait / delete
+
+    def stop(self, run_id: str, wait_seconds: float = 0.0) -> RunState:
+        """Ask the run to stop (SIGTERM, SIGKILL after its grace period). A terminal run comes back
+        unchanged. Waits up to ``wait_seconds`` for the run to reach a terminal status."""
+        state = self.get(run_id)
+        if state.terminal:
+            return state
+        pid: int | None = None
+        with self.db.write() as conn:
+            row = conn.execute(
+                "SELECT status, stop_requested_at, supervisor_pid FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no run {run_id!r}")
+            if row["status"] not in TERMINAL:
+                pid = row["supervisor_pid"]
+                if row["stop_requested_at"] is None:
+                    now = time.time()
+                    conn.execute(
+                        "UPDATE runs SET stop_requested_at = ?, status = ? WHERE run_id = ?",
+                        (now, STOPPING, run_id),
+                    )
+                    record_event(conn, run_id, None, "stop requested", now)
+        if pid is not None and supervisor_alive(pid, run_id):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+        if wait_seconds > 0:
+            return self.wait(run_id, wait_seconds)
+        return self.get(run_id)
+
+    def wait(self, run_id: str, timeout: float, poll: float = 0.05) -> RunState:
+        """Poll until the run is terminal or ``timeout`` seconds passed; returns the last state."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.get(run_id)
+            if state.terminal or time.monotonic() >= deadline:
+                return state
+            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+
+    def delete(self, run_id: str) -> None:
+        """Remove a terminal run: its rows (and callers' rows referencing it), logs and working directory
+        (the latter only when it lies inside the state directory)."""
+        with self.db.write() as conn:
+            row = conn.execute("SELECT status, workdir FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no run {run_id!r}")
+            if row["status"] not in TERMINAL:
+                raise InvalidRequest(f"run {run_id} is {row['status']}; stop it first, then delete it")
+            conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+        self._remove_dirs(self.run_dir(run_id), Path(row["workdir"]))
+
+    def _remove_dirs(self, run_dir: Path, workdir: Path) -> None:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        root = self.state_dir.resolve()
+        try:
+            inside = workdir.resolve().is_relative_to(root) and workdir.resolve() != root
+        except OSError:
+            inside = False
+        if inside:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    # ----- logs and events
+
+    def tail_log(self, run_id: str, pod_id: str, max_lines: int | None = None) -> LogTail:
+        """The pod's log (stdout and stderr merged), the last ``max_lines`` lines when given."""
+        state = self.get(run_id)
+        if state.pod(pod_id) is None:
+            raise NotFound(
+                f"run {run_id} has no pod {pod_id!r}; its pods are: {', '.join(p.pod_id for p in state.pods)}"
+            )
+        return tail_lines(self.log_path(run_id, pod_id), max_lines)
+
+    def events(self, run_id: str, pod_id: str | None = None) -> list[RunEvent]:
+        """The run's events and its pods' (only ``pod_id``'s when given), oldest first."""
+        state = self.get(run_id)
+        if pod_id is not None and state.pod(pod_id) is None:
+            raise NotFound(
+                f"run {run_id} has no pod {pod_id!r}; its pods are: {', '.join(p.pod_id for p in state.pods)}"
+            )
+        with self.db.read() as conn:
+            if pod_id is None:
+                rows = conn.execute("SELECT * FROM events WHERE run_id = ? ORDER BY id", (run_id,)).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT * FROM events WHERE run_id = ? AND pod_id = ? ORDER BY id", (run_id, pod_id)
+                ).fetchall()
+        out = []
+        for r in rows:
+            t = to_datetime(r["time"])
+            assert t is not None
+            out.append(RunEvent(t, r["run_id"], r["pod_id"], r["message"]))
+        return out
+
+
+def record_event(
+    conn: sqlite3.Connection, run_id: str, pod_id: str | None, message: str, now: float | None = None
+) -> None:
+    conn.execute(
+        "INSERT INTO events (run_id, pod_id, time, message) VALUES (?, ?, ?, ?)",
+        (run_id, pod_id, time.time() if now is None else now, message),
+    )

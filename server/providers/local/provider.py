@@ -1,0 +1,539 @@
+"""The ``local`` provider: jobs run as real processes on this machine, through the ``Executor``.
+
+A job is one executor run with the same id (``local-<UTC timestamp>-<8 hex>``). The provider adds the
+job's metadata (name, job type, spec, worker count, image, max runtime, tags) in its own tables of the
+executor's database (``<state_dir>/executor.db``), inserted in the same transaction as the run.
+
+Pods are named as on the cloud: PyTorchJob/XGBoostJob with more than one worker get ``<job>-master-0``
+(RANK 0) then ``<job>-worker-0..N-2``; RayJob gets ``<job>-head-0`` then workers; every other job
+``<job>-worker-0..N-1``. Each pod gets the job's ``envs`` plus RANK, WORLD_SIZE, LOCAL_RANK=0,
+MASTER_ADDR=127.0.0.1, MASTER_PORT (a free port), CLOUDJOBS_JOB_ID, CLOUDJOBS_POD_ID,
+PYTHONUNBUFFERED=1, PATH starting with the directory of this server's Python (so ``python`` is the
+environment whose packages ``thirdparty_libs`` is checked against) and, on machines with NVIDIA GPUs,
+CUDA_VISIBLE_DEVICES (the pod's own GPUs for a GPU spec, none for a CPU spec).
+
+Limits: workers are not pinned to CPUs and memory is not capped; the spec only bounds what a request
+may ask for against what the machine has. Pod logs carry no per-line timestamps, so ``pod_logs``
+ignores ``since``/``until``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import secrets
+import socket
+import sqlite3
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from typing import Any
+
+import anyio.to_thread
+
+from server.config import Settings
+from server.errors import InvalidRequest, NotFound
+from server.models import JOB_TYPES, Accelerator, Event, Image, Job, JobRequest, JobStatus, LogPage, Pod, Price, Spec
+from server.providers.local.executor import Executor, PodSpec, RunState, check_env, record_event
+from server.providers.local.machine import Machine, build_specs, detect_machine
+from server.providers.local.store import to_datetime
+
+PRICE_SOURCE = "CLOUDJOBS_LOCAL_PRICE_PER_HOUR"
+# Set by the provider for every pod; a request may not set them in envs.
+RESERVED_ENVS = (
+    "RANK",
+    "WORLD_SIZE",
+    "LOCAL_RANK",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "CLOUDJOBS_JOB_ID",
+    "CLOUDJOBS_POD_ID",
+    "CLOUDJOBS_RUN_ID",
+)
+STOP_WAIT_SECONDS = 2.0  # stop_job waits this long (at most) for the job to reach Stopped
+
+_SCHEMA: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS local_jobs (
+        job_id TEXT PRIMARY KEY REFERENCES runs(run_id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        job_type TEXT NOT NULL,
+        ecs_spec TEXT NOT NULL,
+        worker_count INTEGER NOT NULL,
+        image TEXT,
+        max_runtime_minutes REAL NOT NULL,
+        created_at REAL NOT NULL,
+        tags TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS local_job_tags (
+        job_id TEXT NOT NULL REFERENCES local_jobs(job_id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (job_id, key)
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS local_job_tags_by_kv ON local_job_tags(key, value)",
+    "CREATE INDEX IF NOT EXISTS local_jobs_by_created ON local_jobs(created_at)",
+)
+
+_REQ_NAME_RE = re.compile(r"^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(\[[^\]]*\])?\s*(.*)$")
+
+
+def new_job_id() -> str:
+    return f"local-{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pod_layout(job_id: str, job_type: str, worker_count: int) -> list[tuple[str, str]]:
+    """``(pod_id, role)`` of each pod, in RANK order."""
+    if job_type in ("PyTorchJob", "XGBoostJob") and worker_count > 1:
+        first = [(f"{job_id}-master-0", "Master")]
+    elif job_type == "RayJob":
+        first = [(f"{job_id}-head-0", "Head")]
+    else:
+        return [(f"{job_id}-worker-{i}", "Worker") for i in range(worker_count)]
+    return first + [(f"{job_id}-worker-{i}", "Worker") for i in range(worker_count - 1)]
+
+
+def _host_python_note() -> str:
+    return (
+        f"the local provider runs jobs in this machine's own Python environment ({sys.executable}) "
+        "and pulls no container image"
+    )
+
+
+def _check_libs(libs: list[str]) -> None:
+    """Refuse any requested package that is not installed (or whose installed version does not match)."""
+    try:
+        from packaging.requirements import InvalidRequirement, Requirement
+    except ImportError:  # pragma: no cover - packaging is nearly always there
+        Requirement = None  # type: ignore[assignment,misc]
+        InvalidRequirement = ValueError  # type: ignore[assignment,misc]
+    missing: list[str] = []
+    mismatched: list[str] = []
+    invalid: list[str] = []
+    for raw in libs:
+        entry = raw.strip()
+        if not entry:
+            continue
+        name: str | None = None
+        specifier: Any = None
+        if Requirement is not None:
+            try:
+                req = Requirement(entry)
+                name, specifier = req.name, req.specifier
+                if req.url:
+                    name = None
+            except InvalidRequirement:
+                name = None
+        else:
+            m = _REQ_NAME_RE.match(entry)
+            name = m.group(1) if m else None
+        if name is None:
+            invalid.append(entry)
+            continue
+        try:
+            version = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            missing.append(entry)
+            continue
+        if specifier is not None and str(specifier) and not specifier.contains(version, prereleases=True):
+            mismatched.append(f"{entry} (installed: {version})")
+    problems = []
+    if missing:
+        problems.append(f"not installed: {', '.join(missing)}")
+    if mismatched:
+        problems.append(f"installed with another version: {', '.join(mismatched)}")
+    if invalid:
+        problems.append(f"not a package requirement: {', '.join(invalid)}")
+    if problems:
+        raise InvalidRequest(
+            f"thirdparty_libs: the local provider runs jobs in this machine's own Python environment "
+            f"({sys.executable}) and never installs packages into it; "
+            f"{'; '.join(problems)}. Install them into that environment yourself, or remove them from "
+            "thirdparty_libs (packages already installed there are accepted)."
+        )
+
+
+class LocalProvider:
+    """Runs jobs as processes on this machine. See the module docstring."""
+
+    name = "local"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.region = "local"
+        self.currency = settings.local_currency
+        self.state_dir = settings.state_dir
+        self._executor: Executor | None = None
+        self._machine: Machine | None = None
+        self._executor_lock = threading.Lock()
+        self._machine_lock = threading.Lock()
+
+    # ----- lazily initialised state
+
+    @property
+    def executor(self) -> Executor:
+        with self._executor_lock:
+            if self._executor is None:
+                ex = Executor(self.state_dir)
+                ex.db.ensure_schema(_SCHEMA)
+                self._executor = ex
+            return self._executor
+
+    def machine(self) -> Machine:
+        """This machine's CPUs, memory and GPUs, detected once per provider (runs nvidia-smi)."""
+        with self._machine_lock:
+            if self._machine is None:
+                self._machine = detect_machine()
+            return self._machine
+
+    def specs(self) -> list[Spec]:
+        return build_specs(self.machine(), self.settings.local_price_per_hour, self.currency)
+
+    def _spec(self, instance_type: str) -> Spec:
+        specs = self.specs()
+        for spec in specs:
+            if spec.instance_type == instance_type:
+                return spec
+        raise NotFound(
+            f"unknown spec {instance_type!r} for the local provider; this machine offers: "
+            f"{', '.join(s.instance_type for s in specs)}"
+        )
+
+    # ----- catalogue
+
+    async def list_specs(self, accelerator: Accelerator | None = None) -> list[Spec]:
+        specs = await anyio.to_thread.run_sync(self.specs)
+        return [s for s in specs if accelerator is None or s.accelerator == accelerator]
+
+    async def resolve_image(self, job_type: str, chip_type: Accelerator) -> Image:
+        _check_job_type(job_type)
+        return Image(
+            uri=f"local:{sys.executable}",
+            job_type=job_type,
+            chip_type=chip_type,
+            name="host Python environment",
+            used=False,
+            note=f"No image is used: {_host_python_note()}.",
+        )
+
+    async def price(self, instance_type: str) -> Price:
+        spec = await anyio.to_thread.run_sync(self._spec, instance_type)
+        return Price(
+            instance_type=spec.instance_type,
+            per_worker_hourly=self.settings.local_price_per_hour,
+            currency=self.currency,
+            source=PRICE_SOURCE,
+        )
+
+    def validate_request(self, request: JobRequest, spec: Spec) -> None:
+        """Raise NotFound/InvalidRequest when this machine cannot run ``request``.
+
+        Checks the spec against this machine's own list (``spec`` is only a hint), so it may run
+        nvidia-smi the first time it is called on a provider."""
+        spec = self._spec(request.ecs_spec)
+        _check_job_type(request.job_type)
+        n = request.worker_count
+        if n < 1:
+            raise InvalidRequest(f"worker_count must be at least 1, got {n}")
+        if not request.user_command.strip():
+            raise InvalidRequest(
+                "user_command is empty; give the shell command each worker runs, e.g. 'python train.py'"
+            )
+        if "\0" in request.user_command:
+            raise InvalidRequest("user_command contains a NUL character")
+        if not 0 < request.max_runtime_minutes < math.inf:
+            raise InvalidRequest(
+                f"max_runtime_minutes must be a positive number of minutes, got {request.max_runtime_minutes}"
+            )
+        check_env(request.envs, "envs")
+        reserved = [k for k in request.envs if k in RESERVED_ENVS]
+        if reserved:
+            raise InvalidRequest(
+                f"envs: {', '.join(reserved)} {'is' if len(reserved) == 1 else 'are'} set by the local "
+                f"provider for each worker; remove {'it' if len(reserved) == 1 else 'them'} from envs "
+                f"(reserved: {', '.join(RESERVED_ENVS)})"
+            )
+        machine = self.machine()
+        needs = []
+        if n * spec.cpu > machine.cpus:
+            needs.append(f"{n * spec.cpu} CPUs")
+        if n * spec.memory_gb > machine.memory_gb:
+            needs.append(f"{n * spec.memory_gb:g} GiB memory")
+        if spec.gpu_count:
+            have = len(machine.gpus_of(spec.gpu_type or ""))
+            if n * spec.gpu_count > have:
+                needs.append(f"{n * spec.gpu_count} {spec.gpu_type} GPUs (it has {have})")
+        if needs:
+            workers = f"{n} worker{'s' if n != 1 else ''}"
+            raise InvalidRequest(
+                f"this machine has {machine.describe()}; {workers} of {spec.instance_type} need "
+                f"{_and(needs)}. Use fewer workers or a smaller spec."
+            )
+        _check_libs(request.thirdparty_libs)
+
+    # ----- jobs
+
+    async def create_job(self, request: JobRequest) -> Job:
+        await anyio.to_thread.run_sync(self.machine)  # detect off the event loop
+        spec = self._spec(request.ecs_spec)
+        self.validate_request(request, spec)
+        return await anyio.to_thread.run_sync(self._create, request, spec)
+
+    def _create(self, request: JobRequest, spec: Spec) -> Job:
+        job_id = new_job_id()
+        layout = pod_layout(job_id, request.job_type, request.worker_count)
+        port = str(free_port())
+        python_dir = os.path.dirname(sys.executable)
+        path = os.environ.get("PATH", os.defpath)
+        if path.split(os.pathsep)[0] != python_dir:
+            path = python_dir + os.pathsep + path
+        machine = self.machine()
+        gpu_ids = [str(g.index) for g in machine.gpus_of(spec.gpu_type or "")] if spec.gpu_count else []
+        pods = []
+        for rank, (pod_id, role) in enumerate(layout):
+            env = {"PATH": path, "PYTHONUNBUFFERED": "1", **request.envs}
+            env.update(
+                RANK=str(rank),
+                WORLD_SIZE=str(len(layout)),
+                LOCAL_RANK="0",
+                MASTER_ADDR="127.0.0.1",
+                MASTER_PORT=port,
+                CLOUDJOBS_JOB_ID=job_id,
+                CLOUDJOBS_POD_ID=pod_id,
+            )
+            if machine.gpus:
+                mine = gpu_ids[rank * spec.gpu_count : (rank + 1) * spec.gpu_count]
+                env["CUDA_VISIBLE_DEVICES"] = ",".join(mine)
+            pods.append(PodSpec(pod_id, role, env, request.user_command))
+        now = time.time()
+
+        def record(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO local_jobs (job_id, name, job_type, ecs_spec, worker_count, image, "
+                "max_runtime_minutes, created_at, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job_id,
+                    request.display_name or job_id,
+                    request.job_type,
+                    spec.instance_type,
+                    request.worker_count,
+                    request.image,
+                    request.max_runtime_minutes,
+                    now,
+                    json.dumps(request.tags, sort_keys=True),
+                ),
+            )
+            conn.executemany(
+                "INSERT INTO local_job_tags (job_id, key, value) VALUES (?, ?, ?)",
+                [(job_id, k, v) for k, v in request.tags.items()],
+            )
+            if request.image:
+                record_event(
+                    conn, job_id, None, f"image {request.image!r} recorded but not used: {_host_python_note()}"
+                )
+
+        self.executor.launch(
+            job_id,
+            pods,
+            max_runtime_seconds=request.max_runtime_minutes * 60.0,
+            grace_seconds=self.settings.local_stop_grace_seconds,
+            record=record,
+        )
+        return self._get(job_id)
+
+    async def find_job_by_tag(self, key: str, value: str) -> Job | None:
+        return await anyio.to_thread.run_sync(self._find_by_tag, key, value)
+
+    def _find_by_tag(self, key: str, value: str) -> Job | None:
+        with self.executor.db.read() as conn:
+            row = conn.execute(
+                "SELECT j.job_id FROM local_job_tags t JOIN local_jobs j ON j.job_id = t.job_id "
+                "WHERE t.key = ? AND t.value = ? ORDER BY j.created_at DESC, j.job_id DESC LIMIT 1",
+                (key, value),
+            ).fetchone()
+        return None if row is None else self._get(row["job_id"])
+
+    async def get_job(self, job_id: str) -> Job:
+        return await anyio.to_thread.run_sync(self._get, job_id)
+
+    def _get(self, job_id: str) -> Job:
+        with self.executor.db.read() as conn:
+            row = conn.execute("SELECT * FROM local_jobs WHERE job_id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise _not_found(job_id)
+        states = self.executor.get_many([job_id])
+        if job_id not in states:
+            raise _not_found(job_id)
+        return _to_job(row, states[job_id])
+
+    async def list_jobs(
+        self,
+        status: JobStatus | None = None,
+        tags: dict[str, str] | None = None,
+        created_after: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        if limit < 1:
+            raise InvalidRequest(f"limit must be at least 1, got {limit}")
+        return await anyio.to_thread.run_sync(self._list, status, tags or {}, created_after, limit)
+
+    def _list(
+        self, status: JobStatus | None, tags: dict[str, str], created_after: datetime | None, limit: int
+    ) -> list[Job]:
+        sql = "SELECT * FROM local_jobs j WHERE 1 = 1"
+        args: list[Any] = []
+        if created_after is not None:
+            if created_after.tzinfo is None:
+                created_after = created_after.replace(tzinfo=UTC)
+            sql += " AND ROUND(j.created_at, 6) > ROUND(?, 6)"  # datetimes keep microseconds
+            args.append(created_after.timestamp())
+        for key, value in tags.items():
+            sql += (
+                " AND EXISTS (SELECT 1 FROM local_job_tags t WHERE t.job_id = j.job_id AND t.key = ? AND t.value = ?)"
+            )
+            args += [key, value]
+        sql += " ORDER BY j.created_at DESC, j.job_id DESC"
+        if status is None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self.executor.db.read() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        jobs: list[Job] = []
+        for start in range(0, len(rows), 200):
+            chunk = rows[start : start + 200]
+            states = self.executor.get_many([r["job_id"] for r in chunk])
+            for r in chunk:
+                state = states.get(r["job_id"])
+                if state is None:
+                    continue
+                job = _to_job(r, state)
+                if status is None or job.status == status:
+                    jobs.append(job)
+                    if len(jobs) >= limit:
+                        return jobs
+        return jobs
+
+    async def stop_job(self, job_id: str) -> Job:
+        return await anyio.to_thread.run_sync(self._stop, job_id)
+
+    def _stop(self, job_id: str) -> Job:
+        job = self._get(job_id)
+        if job.status.is_terminal:
+            return job
+        wait = min(self.settings.local_stop_grace_seconds + 0.5, STOP_WAIT_SECONDS)
+        self.executor.stop(job_id, wait_seconds=wait)
+        return self._get(job_id)
+
+    async def delete_job(self, job_id: str) -> None:
+        await anyio.to_thread.run_sync(self._delete, job_id)
+
+    def _delete(self, job_id: str) -> None:
+        job = self._get(job_id)
+        if not job.status.is_terminal:
+            raise InvalidRequest(
+                f"job {job_id} is {job.status.value}; stop it first, then delete it "
+                "(only Succeeded, Failed or Stopped jobs can be deleted)"
+            )
+        self.executor.delete(job_id)
+
+    async def pod_logs(
+        self,
+        job_id: str,
+        pod_id: str,
+        *,
+        max_lines: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> LogPage:
+        """The pod's log (stdout and stderr merged). ``since``/``until`` are ignored: local logs carry no
+        per-line timestamps."""
+        if max_lines is not None and max_lines < 0:
+            raise InvalidRequest(f"max_lines must be 0 or more, got {max_lines}")
+        return await anyio.to_thread.run_sync(self._pod_logs, job_id, pod_id, max_lines)
+
+    def _pod_logs(self, job_id: str, pod_id: str, max_lines: int | None) -> LogPage:
+        job = self._get(job_id)
+        _check_pod(job, pod_id)
+        tail = self.executor.tail_log(job_id, pod_id, max_lines)
+        return LogPage(pod_id=pod_id, lines=tail.lines, truncated=tail.truncated)
+
+    async def events(self, job_id: str, pod_id: str | None = None) -> list[Event]:
+        return await anyio.to_thread.run_sync(self._events, job_id, pod_id)
+
+    def _events(self, job_id: str, pod_id: str | None) -> list[Event]:
+        job = self._get(job_id)
+        if pod_id is not None:
+            _check_pod(job, pod_id)
+        return [
+            Event(time=e.time, source=e.pod_id or e.run_id, message=e.message)
+            for e in self.executor.events(job_id, pod_id)
+        ]
+
+    async def aclose(self) -> None:
+        """Nothing to release: jobs run under their own supervisor processes and keep running."""
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _check_job_type(job_type: str) -> None:
+    if job_type not in JOB_TYPES:
+        raise InvalidRequest(f"unknown job_type {job_type!r}; allowed: {', '.join(JOB_TYPES)}")
+
+
+def _check_pod(job: Job, pod_id: str) -> None:
+    if not any(p.pod_id == pod_id for p in job.pods):
+        raise NotFound(f"job {job.job_id} has no pod {pod_id!r}; its pods are: {', '.join(p.pod_id for p in job.pods)}")
+
+
+def _not_found(job_id: str) -> NotFound:
+    return NotFound(f"no local job {job_id!r}; list the jobs (list_jobs) to see the ids that exist")
+
+
+def _to_job(row: sqlite3.Row, state: RunState) -> Job:
+    return Job(
+        job_id=row["job_id"],
+        name=row["name"],
+        provider=LocalProvider.name,
+        status=JobStatus(state.status),
+        raw_status=state.status,
+        job_type=row["job_type"],
+        ecs_spec=row["ecs_spec"],
+        worker_count=row["worker_count"],
+        image=row["image"],
+        pods=[
+            Pod(
+                pod_id=p.pod_id,
+                role=p.role,
+                status=p.status,
+                sub_status=p.detail,
+                exit_code=p.exit_code,
+                ip="127.0.0.1" if p.started_at is not None else None,
+                started_at=p.started_at,
+                finished_at=p.finished_at,
+            )
+            for p in state.pods
+        ],
+        created_at=to_datetime(row["created_at"]),
+        started_at=state.started_at,
+        finished_at=state.finished_at,
+        duration_seconds=None if state.duration_seconds is None else round(state.duration_seconds, 3),
+        reason=state.reason,
+        reason_code=state.reason_code,
+        max_runtime_minutes=row["max_runtime_minutes"],
+        tags=json.loads(row["tags"]),
+    )

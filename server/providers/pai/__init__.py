@@ -1,0 +1,14 @@
+"""The ``pai`` provider: Alibaba Cloud PAI-DLC over signed HTTP (no official SDK).
+
+Modules: :mod:`.signing` (ACS3-HMAC-SHA256, client and verifier), :mod:`.credentials` (the
+credential chain), :mod:`.endpoints` (hosts per product/region/network), :mod:`.errormap` (error
+responses → typed errors), :mod:`.api` (one method per API call), :mod:`.images` (image choice) and
+:mod:`.provider` (:class:`PaiProvider`).
+"""
+
+from __future__ import annotations
+
+from server.providers.pai.credentials import Credentials, DefaultCredentialsChain
+from server.providers.pai.provider import PaiProvider
+
+__all__ = ["Credentials", "DefaultCredentialsChain", "PaiProvider"]

@@ -1,0 +1,813 @@
+"""``PaiProvider``: the Provider protocol on Alibaba Cloud PAI-DLC (with AIWorkspace and ECS pricing).
+
+What each method calls (all through :class:`~.api.PaiApi`, signed ACS3, retried by ``server.http``):
+
+* ``list_specs``    DLC ListEcsSpecs, every page, ``AcceleratorType`` filter server-side.
+* ``resolve_image`` AIWorkspace ListImages (:mod:`.images` strategy), cached per provider.
+* ``price``         ECS DescribePrice (pay-as-you-go hourly, ``cloud_essd`` 120 GiB system disk).
+* ``create_job``    workspace auto-management (given → ``CLOUDJOBS_PAI_WORKSPACE_ID`` → first existing →
+  create one), DLC CreateJob with the request's tags in ``Settings.Tags``. Idempotent by the quote tag:
+  an existing job with the same quote tag is returned instead of creating a second one, and a
+  CreateJob whose outcome is unknown (timeout after sending) is followed by a lookup, not a resend.
+* ``get_job`` / ``list_jobs`` / ``find_job_by_tag`` / ``stop_job`` / ``delete_job`` DLC GetJob,
+  ListJobs (pages; ``StartTime`` one year back so jobs older than the API's 7-day default are found),
+  StopJob, DeleteJob.
+* ``pod_logs`` / ``job_logs`` / ``events`` DLC GetPodLogs, GetJobEvents, GetPodEvents (pods
+  concurrently), merged by the events' ``YYYY-MM-DD HH:MM:SS`` prefix.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import random
+import re
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping
+from contextlib import aclosing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+
+from server.config import Settings
+from server.errors import InvalidRequest, NotFound, ProviderError
+from server.http import OutcomeUnknown, RetryPolicy, create_client
+from server.models import (
+    JOB_TYPES,
+    Accelerator,
+    Event,
+    Image,
+    Job,
+    JobRequest,
+    JobStatus,
+    LogPage,
+    Pod,
+    Price,
+    Spec,
+)
+from server.providers.base import TAG_QUOTE_ID
+from server.providers.pai import images
+from server.providers.pai.api import PaiApi, QueryValue
+from server.providers.pai.credentials import Credentials, CredentialsProvider, as_provider
+
+logger = logging.getLogger("cloudjobs.pai")
+
+# AIWorkspace limits WorkspaceName to 3-23 characters, so the seed's name is kept as the display name.
+DEFAULT_WORKSPACE_NAME = "alibabacloud_compute"
+DEFAULT_WORKSPACE_DISPLAY_NAME = "alibabacloud_compute_default"
+DEFAULT_WORKSPACE_DESCRIPTION = "Created by cloudjobs-mcp for PAI-DLC training jobs"
+
+LOOKBACK = timedelta(days=365)
+SPEC_PAGE_SIZE = 100
+JOB_PAGE_SIZE = 50
+IMAGE_PAGE_SIZE = 100
+WORKSPACE_PAGE_SIZE = 20
+MAX_PAGES = 50
+DEFAULT_MAX_LOG_LINES = 2000  # GetPodLogs' own default
+SYSTEM_DISK_CATEGORY = "cloud_essd"
+SYSTEM_DISK_SIZE_GB = 120
+RECONCILE_DELAYS = (0.0, 1.0, 2.0, 4.0)  # lookups after a CreateJob of unknown outcome (list is eventually consistent)
+MAX_CONCURRENCY = 8
+SPEC_SORT_FIELDS = ("CPU", "GPU", "Memory", "GmtCreateTime")
+DISPLAY_NAME = re.compile(r"^[0-9A-Za-z_.-]{1,256}$")
+
+STATUS_MAP: dict[str, JobStatus] = {
+    "Creating": JobStatus.CREATING,
+    "Queuing": JobStatus.QUEUING,
+    "Bidding": JobStatus.QUEUING,
+    "EnvPreparing": JobStatus.CREATING,
+    "SanityChecking": JobStatus.RUNNING,
+    "Running": JobStatus.RUNNING,
+    "Restarting": JobStatus.RUNNING,
+    "Stopping": JobStatus.STOPPING,
+    "SucceededReserving": JobStatus.SUCCEEDED,
+    "FailedReserving": JobStatus.FAILED,
+    "Succeeded": JobStatus.SUCCEEDED,
+    "Failed": JobStatus.FAILED,
+    "Stopped": JobStatus.STOPPED,
+}
+RAW_STATUSES: dict[JobStatus, tuple[str, ...]] = {
+    s: tuple(raw for raw, norm in STATUS_MAP.items() if norm is s) for s in JobStatus
+}
+_EVENT_TIME = re.compile(r"^\s*(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:Z)?\s*(.*)$", re.DOTALL)
+
+
+# ----------------------------------------------------------------------------------- mapping
+
+
+def normalize_status(raw: str | None) -> JobStatus:
+    """DLC status → normalized status; unknown values count as running (non-terminal)."""
+    if not raw:
+        return JobStatus.CREATING
+    return STATUS_MAP.get(raw, JobStatus.RUNNING)
+
+
+def parse_time(raw: Any) -> datetime | None:
+    """DLC times are UTC ISO-8601 (``2021-01-12T14:35:01Z``, sometimes with milliseconds)."""
+    if not raw or not isinstance(raw, str):
+        return None
+    try:
+        value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _int(raw: Any) -> int | None:
+    """Numbers arrive as numbers or strings (``TotalCount``, ``NodeCount``, ``RequestGPU`` ...)."""
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(float(raw))
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(raw: Any) -> float | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        return None
+
+
+def _str(raw: Any) -> str | None:
+    return str(raw) if raw not in (None, "") else None
+
+
+def job_tags(data: Mapping[str, Any]) -> dict[str, str] | None:
+    """``Settings.Tags`` of a GetJob body / ListJobs item; None when the body does not say."""
+    settings = data.get("Settings")
+    if not isinstance(settings, dict):
+        return None
+    tags = settings.get("Tags")
+    if tags is None:
+        return {}
+    return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
+
+
+def pod_from(data: Mapping[str, Any]) -> Pod:
+    return Pod(
+        pod_id=str(data.get("PodId") or ""),
+        role=str(data.get("Type") or ""),
+        status=str(data.get("Status") or "Unknown"),
+        sub_status=_str(data.get("SubStatus")),
+        ip=_str(data.get("Ip")) or _str(data.get("PodIp")),
+        started_at=parse_time(data.get("GmtStartTime")),
+        finished_at=parse_time(data.get("GmtFinishTime")),
+    )
+
+
+def job_from(data: Mapping[str, Any], provider: str = "pai") -> Job:
+    """A GetJob body or a ListJobs item → Job."""
+    raw = str(data.get("Status") or "")
+    specs = [s for s in data.get("JobSpecs") or [] if isinstance(s, dict)]
+    pod_counts = [_int(s.get("PodCount")) for s in specs]
+    worker_count = sum(c for c in pod_counts if c) if any(pod_counts) else _int(data.get("NodeCount"))
+    main = next((s for s in specs if s.get("Type") == "Worker"), specs[0] if specs else {})
+    finished = (
+        parse_time(data.get("GmtFinishTime"))
+        or parse_time(data.get("GmtSuccessedTime"))
+        or parse_time(data.get("GmtFailedTime"))
+        or parse_time(data.get("GmtStoppedTime"))
+    )
+    return Job(
+        job_id=str(data.get("JobId") or ""),
+        name=str(data.get("DisplayName") or ""),
+        provider=provider,
+        status=normalize_status(raw),
+        raw_status=raw or "Unknown",
+        sub_status=_str(data.get("SubStatus")),
+        job_type=_str(data.get("JobType")),
+        ecs_spec=_str(main.get("EcsSpec")),
+        worker_count=worker_count,
+        image=_str(main.get("Image")),
+        pods=[pod_from(p) for p in data.get("Pods") or [] if isinstance(p, dict)],
+        created_at=parse_time(data.get("GmtCreateTime")),
+        started_at=parse_time(data.get("GmtRunningTime")),
+        finished_at=finished if normalize_status(raw).is_terminal else None,
+        duration_seconds=_float(data.get("Duration")),
+        reason=_str(data.get("ReasonMessage")),
+        reason_code=_str(data.get("ReasonCode")),
+        max_runtime_minutes=_int(data.get("JobMaxRunningTimeMinutes")),
+        tags=job_tags(data) or {},
+    )
+
+
+def _gib(raw: Any) -> float:
+    """ListEcsSpecs documents Memory as "MiB or GiB": values above 3 TiB-as-GiB are taken as MiB."""
+    value = _float(raw) or 0.0
+    return value / 1024.0 if value > 3072 else value
+
+
+def spec_from(data: Mapping[str, Any], price: Price | None = None) -> Spec:
+    gpu = _int(data.get("Gpu")) or 0
+    accelerator: Accelerator = "GPU" if str(data.get("AcceleratorType") or "").upper() == "GPU" or gpu else "CPU"
+    gpu_memory = _float(data.get("GpuMemory"))
+    available = data.get("IsAvailable")
+    return Spec(
+        instance_type=str(data.get("InstanceType") or ""),
+        accelerator=accelerator,
+        cpu=_int(data.get("Cpu")) or 0,
+        memory_gb=_gib(data.get("Memory")),
+        gpu_count=gpu,
+        gpu_type=_str(data.get("GpuType")),
+        gpu_memory_gb=(gpu_memory / 1024.0 if gpu_memory > 1024 else gpu_memory) if gpu_memory else None,
+        available=True if available is None else bool(available),
+        price_per_hour=price.per_worker_hourly if price else None,
+        currency=price.currency if price else None,
+        spot_stock=_str(data.get("SpotStockStatus")),
+        spot_discount=_float(data.get("NonProtectSpotDiscount")),
+        payment_types=[str(p) for p in data.get("PaymentTypes") or []],
+    )
+
+
+def parse_event(line: str, source: str) -> Event:
+    match = _EVENT_TIME.match(line)
+    if match:
+        try:
+            when = datetime.strptime(match.group(1).replace("T", " "), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+            return Event(time=when, source=source, message=match.group(2).strip())
+        except ValueError:
+            pass
+    return Event(time=None, source=source, message=line.strip())
+
+
+def merge_events(events: list[Event]) -> list[Event]:
+    """Oldest first; events without a time keep their order after the dated ones."""
+    return sorted(events, key=lambda e: (e.time is None, e.time or datetime.min.replace(tzinfo=UTC)))
+
+
+async def gather(tasks: list[Callable[[], Coroutine[Any, Any, None]]]) -> None:
+    """Run ``tasks`` concurrently; the first failure is raised as itself, not as an ExceptionGroup."""
+    try:
+        async with anyio.create_task_group() as tg:
+            for task in tasks:
+                tg.start_soon(task)
+    except BaseExceptionGroup as group:
+        leaf: BaseException = group
+        while isinstance(leaf, BaseExceptionGroup):
+            leaf = leaf.exceptions[0]
+        raise leaf from None
+
+
+# ---------------------------------------------------------------------------------- provider
+
+
+class PaiProvider:
+    """The ``pai`` provider. Owns its httpx client unless one is passed in."""
+
+    name = "pai"
+
+    def __init__(
+        self,
+        settings: Settings,
+        credentials: Credentials | CredentialsProvider | None = None,
+        client: httpx.AsyncClient | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        home: Path | None = None,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        rand: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        nonce: Callable[[], str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.region = settings.region
+        self.currency = "CNY"  # replaced by DescribePrice's Currency (USD on the international site)
+        self._owns_client = client is None
+        self._client = client or create_client(settings)
+        self._sleep = sleep
+        self._now = now
+        self._credentials = as_provider(
+            credentials,
+            client=self._client,
+            sts_endpoint_override=settings.pai_endpoint_sts,
+            env=env,
+            home=home,
+            now=now,
+            sleep=sleep,
+            rand=rand,
+        )
+        extra: dict[str, Any] = {"nonce": nonce} if nonce else {}
+        self.api = PaiApi(
+            settings,
+            self._client,
+            self._credentials,
+            policy=policy,
+            sleep=sleep,
+            rand=rand,
+            clock=clock,
+            now=now,
+            **extra,
+        )
+        self._images: dict[tuple[str, str], Image] = {}
+        self._specs: dict[str, Spec] = {}
+        self._prices: dict[str, Price] = {}
+        self._workspace_id: str | None = settings.pai_workspace_id or None
+        self._workspace_lock = anyio.Lock()
+        self._image_lock = anyio.Lock()
+
+    async def __aenter__(self) -> PaiProvider:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    # ------------------------------------------------------------------------ pagination
+
+    async def _paged(
+        self,
+        fetch: Callable[[Mapping[str, QueryValue]], Awaitable[dict[str, Any]]],
+        query: Mapping[str, QueryValue],
+        items_key: str,
+        page_size: int,
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """Items of every page, until a short/empty page or ``TotalCount`` is reached."""
+        seen = 0
+        for page in range(1, MAX_PAGES + 1):
+            data = await fetch({**query, "PageNumber": page, "PageSize": page_size})
+            items = [i for i in data.get(items_key) or [] if isinstance(i, dict)]
+            for item in items:
+                yield item
+            seen += len(items)
+            total = _int(data.get("TotalCount"))
+            if not items or len(items) < page_size or (total is not None and seen >= total):
+                return
+
+    # ------------------------------------------------------------------------- specs/price
+
+    async def list_specs(
+        self,
+        accelerator: Accelerator | None = None,
+        *,
+        sort_by: str | None = None,
+        order: str | None = None,
+    ) -> list[Spec]:
+        """Every ECS spec DLC offers (all pages), with the price where one was already quoted."""
+        if sort_by is not None and sort_by not in SPEC_SORT_FIELDS:
+            raise InvalidRequest(f"sort_by must be one of {', '.join(SPEC_SORT_FIELDS)}, not {sort_by!r}")
+        if order is not None and order.lower() not in ("asc", "desc"):
+            raise InvalidRequest(f"order must be 'asc' or 'desc', not {order!r}")
+        query: dict[str, QueryValue] = {
+            "AcceleratorType": accelerator,
+            "SortBy": sort_by,
+            "Order": order.lower() if order else None,
+        }
+        specs: list[Spec] = []
+        async for item in self._paged(self.api.list_ecs_specs, query, "EcsSpecs", SPEC_PAGE_SIZE):
+            spec = spec_from(item, self._prices.get(str(item.get("InstanceType") or "")))
+            if not spec.instance_type or (accelerator and spec.accelerator != accelerator):
+                continue
+            self._specs[spec.instance_type] = spec
+            specs.append(spec)
+        return specs
+
+    async def price(self, instance_type: str) -> Price:
+        data = await self.api.describe_price(
+            {
+                "RegionId": self.region,
+                "InstanceType": instance_type,
+                "PriceUnit": "Hour",
+                "SystemDisk.Category": SYSTEM_DISK_CATEGORY,
+                "SystemDisk.Size": SYSTEM_DISK_SIZE_GB,
+            }
+        )
+        price_info = data.get("PriceInfo")
+        body = price_info.get("Price") if isinstance(price_info, dict) else None
+        if not isinstance(body, dict):
+            body = {}
+        trade = _float(body.get("TradePrice"))
+        if trade is None:
+            raise ProviderError(
+                f"ECS DescribePrice returned no TradePrice for {instance_type}",
+                code="InvalidResponse",
+                request_id=str(data.get("RequestId") or ""),
+            )
+        currency = str(body.get("Currency") or self.currency)
+        self.currency = currency
+        price = Price(
+            instance_type=instance_type,
+            per_worker_hourly=trade,
+            currency=currency,
+            source=(
+                f"ECS DescribePrice (pay-as-you-go, per hour, {SYSTEM_DISK_CATEGORY} "
+                f"{SYSTEM_DISK_SIZE_GB} GiB system disk)"
+            ),
+        )
+        self._prices[instance_type] = price
+        return price
+
+    # ------------------------------------------------------------------------------ images
+
+    def chip_type(self, instance_type: str) -> Accelerator:
+        known = self._specs.get(instance_type)
+        return known.accelerator if known else images.chip_type_for_spec(instance_type)
+
+    async def resolve_image(self, job_type: str, chip_type: Accelerator) -> Image:
+        key = (job_type, chip_type)
+        if key in self._images:
+            return self._images[key]
+        async with self._image_lock:
+            if key in self._images:
+                return self._images[key]
+            framework = images.framework_for(job_type)
+            query: dict[str, QueryValue] = {
+                "Labels": images.labels_filter(chip_type),
+                "Name": framework,
+                "Verbose": True,
+            }
+            found = [i async for i in self._paged(self.api.list_images, query, "Images", IMAGE_PAGE_SIZE)]
+            ranked = images.rank(found, job_type, chip_type)
+            if not ranked:
+                raise NotFound(
+                    f"No official PAI-DLC {chip_type} image for {job_type} (looked for names starting with "
+                    f"'{framework}:' or '{framework}-training:' in region {self.region}); pass image=<uri> "
+                    "explicitly."
+                )
+            best = ranked[0]
+            image = Image(
+                uri=str(best["ImageUri"]),
+                job_type=job_type,
+                chip_type=chip_type,
+                name=str(best.get("Name") or ""),
+                note=f"official PAI image chosen from {len(ranked)} candidate(s)",
+            )
+            self._images[key] = image
+            return image
+
+    # -------------------------------------------------------------------------- workspace
+
+    def _pick_workspace(self, items: list[dict[str, Any]]) -> str | None:
+        usable = [w for w in items if str(w.get("Status") or "ENABLED").upper() == "ENABLED"]
+        for workspace in usable or items:
+            if workspace.get("WorkspaceId"):
+                return str(workspace["WorkspaceId"])
+        return None
+
+    async def workspace_id(self, *, create: bool = True) -> str | None:
+        """The workspace jobs go to: setting → cached → first existing → a new simple-mode one."""
+        if self._workspace_id:
+            return self._workspace_id
+        async with self._workspace_lock:
+            if self._workspace_id:
+                return self._workspace_id
+            data = await self.api.list_workspaces({"PageNumber": 1, "PageSize": WORKSPACE_PAGE_SIZE})
+            found = self._pick_workspace([w for w in data.get("Workspaces") or [] if isinstance(w, dict)])
+            if found is None and create:
+                found = await self._create_workspace()
+            if found:
+                self._workspace_id = found
+                logger.info("using PAI workspace %s", found)
+            return found
+
+    async def _create_workspace(self) -> str:
+        body = {
+            "WorkspaceName": DEFAULT_WORKSPACE_NAME,
+            "DisplayName": DEFAULT_WORKSPACE_DISPLAY_NAME,
+            "Description": DEFAULT_WORKSPACE_DESCRIPTION,
+            "EnvTypes": ["prod"],
+        }
+        try:
+            data = await self.api.create_workspace(body)
+        except OutcomeUnknown:
+            data = {}
+        workspace = str(data.get("WorkspaceId") or "")
+        if not workspace:  # the outcome was unknown, or the answer lacked the id: look it up by name
+            again = await self.api.list_workspaces(
+                {"WorkspaceName": DEFAULT_WORKSPACE_NAME, "PageNumber": 1, "PageSize": WORKSPACE_PAGE_SIZE}
+            )
+            workspace = self._pick_workspace([w for w in again.get("Workspaces") or [] if isinstance(w, dict)]) or ""
+        if not workspace:
+            raise ProviderError(
+                "PAI AIWorkspace CreateWorkspace did not return a workspace; create one in the PAI console "
+                "and set CLOUDJOBS_PAI_WORKSPACE_ID",
+                code="InvalidResponse",
+            )
+        logger.info("created PAI workspace %s (%s)", workspace, DEFAULT_WORKSPACE_NAME)
+        return workspace
+
+    # ---------------------------------------------------------------------------- validate
+
+    def validate_request(self, request: JobRequest, spec: Spec) -> None:
+        if request.job_type not in JOB_TYPES:
+            raise InvalidRequest(f"job_type {request.job_type!r} is not supported; allowed: {', '.join(JOB_TYPES)}")
+        if request.worker_count < 1:
+            raise InvalidRequest(f"worker_count must be at least 1, got {request.worker_count}")
+        if not request.user_command.strip():
+            raise InvalidRequest("user_command is empty; give the command every worker runs, e.g. 'python train.py'")
+        if not DISPLAY_NAME.match(request.display_name):
+            raise InvalidRequest(
+                f"display_name {request.display_name!r} is not allowed by PAI-DLC: use 1-256 characters from "
+                "letters, digits, '_', '.' and '-'"
+            )
+        if request.max_runtime_minutes <= 0:
+            raise InvalidRequest(f"max_runtime_minutes must be > 0, got {request.max_runtime_minutes:g}")
+        if request.ecs_spec != spec.instance_type:
+            raise InvalidRequest(f"ecs_spec {request.ecs_spec!r} does not match the spec {spec.instance_type!r}")
+        if self._specs and request.ecs_spec not in self._specs:
+            raise InvalidRequest(
+                f"ecs_spec {request.ecs_spec!r} is not offered by PAI-DLC in {self.region}; "
+                "pick one from list_ecs_specs"
+            )
+        if not spec.available:
+            raise InvalidRequest(
+                f"ecs_spec {spec.instance_type!r} is currently not available in {self.region}; "
+                "pick another from list_ecs_specs"
+            )
+        if request.image is not None and (not request.image.strip() or any(c.isspace() for c in request.image)):
+            raise InvalidRequest(f"image {request.image!r} is not a valid image URI")
+        for key in request.envs:
+            if not key or "=" in key:
+                raise InvalidRequest(f"environment variable name {key!r} is not valid")
+
+    # ------------------------------------------------------------------------------ create
+
+    async def _resource(self, request: JobRequest) -> dict[str, Any]:
+        """``EcsSpec`` for public resources; ``ResourceConfig`` (strings) with a resource quota."""
+        if not request.resource_id:
+            return {"EcsSpec": request.ecs_spec}
+        spec = self._specs.get(request.ecs_spec)
+        if spec is None:
+            data = await self.api.list_ecs_specs({"InstanceTypes": request.ecs_spec, "PageNumber": 1, "PageSize": 10})
+            match = [i for i in data.get("EcsSpecs") or [] if i.get("InstanceType") == request.ecs_spec]
+            spec = spec_from(match[0]) if match else None
+        if spec is None:
+            return {"EcsSpec": request.ecs_spec}
+        config = {"CPU": str(spec.cpu), "Memory": f"{round(spec.memory_gb)}Gi"}
+        if spec.gpu_count:
+            config["GPU"] = str(spec.gpu_count)
+            if spec.gpu_type:
+                config["GPUType"] = spec.gpu_type
+        return {"ResourceConfig": config}
+
+    @staticmethod
+    def job_specs(job_type: str, worker_count: int, image: str, resource: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """``worker_count`` pods in all: Worker × n; XGBoostJob Master + Workers; RayJob Head + Workers."""
+
+        def role(kind: str, count: int) -> dict[str, Any]:
+            return {"Type": kind, "Image": image, "PodCount": count, **resource}
+
+        lead = {"XGBoostJob": "Master", "RayJob": "Head"}.get(job_type)
+        if lead is None:
+            return [role("Worker", worker_count)]
+        return [role(lead, 1)] + ([role("Worker", worker_count - 1)] if worker_count > 1 else [])
+
+    async def create_job_body(self, request: JobRequest) -> dict[str, Any]:
+        workspace = request.workspace_id or await self.workspace_id()
+        image = request.image or (await self.resolve_image(request.job_type, self.chip_type(request.ecs_spec))).uri
+        body: dict[str, Any] = {
+            "DisplayName": request.display_name,
+            "JobType": request.job_type,
+            "JobSpecs": self.job_specs(request.job_type, request.worker_count, image, await self._resource(request)),
+            "UserCommand": request.user_command,
+            "WorkspaceId": workspace,
+            # DLC takes whole minutes; rounding up never stops a job before its quoted limit.
+            "JobMaxRunningTimeMinutes": math.ceil(request.max_runtime_minutes),
+        }
+        if request.envs:
+            body["Envs"] = dict(request.envs)
+        if request.thirdparty_libs:
+            body["ThirdpartyLibs"] = list(request.thirdparty_libs)
+        if request.resource_id:
+            body["ResourceId"] = request.resource_id
+        if request.tags:
+            body["Settings"] = {"Tags": dict(request.tags)}
+        return body
+
+    async def create_job(self, request: JobRequest) -> Job:
+        quote = request.tags.get(TAG_QUOTE_ID)
+        if quote:
+            existing = await self.find_job_by_tag(TAG_QUOTE_ID, quote)
+            if existing is not None:
+                logger.info("job %s already exists for quote %s; not creating another", existing.job_id, quote)
+                return existing
+        body = await self.create_job_body(request)
+        job_id = await self._submit(body, quote)
+        try:
+            return await self.get_job(job_id)
+        except NotFound:  # just created: GetJob may lag a moment behind CreateJob
+            return Job(
+                job_id=job_id,
+                name=request.display_name,
+                provider=self.name,
+                status=JobStatus.CREATING,
+                raw_status="Creating",
+                job_type=request.job_type,
+                ecs_spec=request.ecs_spec,
+                worker_count=request.worker_count,
+                image=body["JobSpecs"][0]["Image"],
+                max_runtime_minutes=request.max_runtime_minutes,
+                tags=dict(request.tags),
+            )
+
+    async def _submit(self, body: Mapping[str, Any], quote: str | None) -> str:
+        """CreateJob exactly once: after an unknown outcome, look the job up before sending again."""
+        attempts = max(1, self.api.policy.max_attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                data = await self.api.create_job(body)
+            except OutcomeUnknown as exc:
+                if not quote:
+                    raise OutcomeUnknown(
+                        f"{exc.message}. The job may have been created: check list_jobs before creating it again.",
+                        code=exc.code,
+                        request_id=exc.request_id,
+                        status=exc.status,
+                        retryable=False,
+                    ) from None
+                found = await self._reconcile(quote)
+                if found is not None:
+                    logger.info("CreateJob outcome was unknown; found job %s by its quote tag", found)
+                    return found
+                if attempt == attempts:
+                    raise
+                logger.warning("CreateJob outcome was unknown and no job carries quote %s; sending again", quote)
+                continue
+            job_id = str(data.get("JobId") or "")
+            if not job_id:
+                raise ProviderError(
+                    "PAI-DLC CreateJob returned no JobId",
+                    code="InvalidResponse",
+                    request_id=str(data.get("RequestId") or ""),
+                )
+            return job_id
+        raise AssertionError("unreachable")
+
+    async def _reconcile(self, quote: str) -> str | None:
+        for delay in RECONCILE_DELAYS:
+            if delay:
+                await self._sleep(delay)
+            found = await self._find_job_id(TAG_QUOTE_ID, quote)
+            if found is not None:
+                return found
+        return None
+
+    # ------------------------------------------------------------------------------ lookup
+
+    async def _confirmed_tags(self, item: Mapping[str, Any]) -> dict[str, str]:
+        """The job's tags; fetched with GetJob when the list item does not carry ``Settings``."""
+        tags = job_tags(item)
+        if tags is None:
+            try:
+                tags = job_tags(await self.api.get_job(str(item.get("JobId") or ""), need_detail=True)) or {}
+            except NotFound:
+                tags = {}
+        return tags
+
+    def _list_query(self, workspace: str | None, start: datetime, **extra: QueryValue) -> dict[str, QueryValue]:
+        return {
+            "WorkspaceId": workspace,
+            "StartTime": iso(start),
+            "SortBy": "GmtCreateTime",
+            "Order": "desc",
+            **extra,
+        }
+
+    async def _find_job_id(self, key: str, value: str) -> str | None:
+        workspace = await self.workspace_id(create=False)
+        query = self._list_query(workspace, self._now() - LOOKBACK, Tags={key: value})
+        async with aclosing(self._paged(self.api.list_jobs, query, "Jobs", JOB_PAGE_SIZE)) as items:
+            async for item in items:
+                if item.get("IsDeleted") or not item.get("JobId"):
+                    continue
+                if (await self._confirmed_tags(item)).get(key) == value:
+                    return str(item["JobId"])
+        return None
+
+    async def find_job_by_tag(self, key: str, value: str) -> Job | None:
+        job_id = await self._find_job_id(key, value)
+        return await self.get_job(job_id) if job_id else None
+
+    async def get_job(self, job_id: str) -> Job:
+        return job_from(await self.api.get_job(job_id, need_detail=True), self.name)
+
+    async def list_jobs(
+        self,
+        status: JobStatus | None = None,
+        tags: dict[str, str] | None = None,
+        created_after: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        """Jobs newest first; ``tags`` are verified on each job, never trusted to the server filter."""
+        if limit <= 0:
+            return []
+        workspace = await self.workspace_id(create=False)
+        start = created_after or (self._now() - LOOKBACK)
+        raws: tuple[str | None, ...] = RAW_STATUSES[status] if status else (None,)
+        jobs: dict[str, Job] = {}
+        for raw in raws:
+            query = self._list_query(workspace, start, Status=raw, Tags=dict(tags) if tags else None)
+            taken = 0
+            async with aclosing(self._paged(self.api.list_jobs, query, "Jobs", JOB_PAGE_SIZE)) as items:
+                async for item in items:
+                    if item.get("IsDeleted") or not item.get("JobId"):
+                        continue
+                    job = job_from(item, self.name)
+                    if status is not None and job.status != status:
+                        continue
+                    if created_after is not None and job.created_at is not None and job.created_at < created_after:
+                        continue
+                    if tags:
+                        actual = await self._confirmed_tags(item)
+                        if any(actual.get(k) != v for k, v in tags.items()):
+                            continue
+                        job = job.model_copy(update={"tags": actual})
+                    jobs[job.job_id] = job
+                    taken += 1
+                    if taken >= limit:
+                        break
+        ordered = sorted(jobs.values(), key=lambda j: j.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+        return ordered[:limit]
+
+    async def stop_job(self, job_id: str) -> Job:
+        await self.api.stop_job(job_id)
+        return await self.get_job(job_id)
+
+    async def delete_job(self, job_id: str) -> None:
+        await self.api.delete_job(job_id)
+
+    # ------------------------------------------------------------------------ logs/events
+
+    async def pod_logs(
+        self,
+        job_id: str,
+        pod_id: str,
+        *,
+        max_lines: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> LogPage:
+        if max_lines is not None and max_lines < 1:
+            raise InvalidRequest(f"max_lines must be at least 1, got {max_lines}")
+        query: dict[str, QueryValue] = {
+            "MaxLines": max_lines,
+            "StartTime": iso(since),
+            "EndTime": iso(until),
+            "DownloadToFile": False,
+        }
+        data = await self.api.get_pod_logs(job_id, pod_id, query)
+        lines = [str(line) for line in data.get("Logs") or []]
+        bound = max_lines or DEFAULT_MAX_LOG_LINES
+        truncated = len(lines) >= bound
+        return LogPage(pod_id=pod_id, lines=lines[-bound:], truncated=truncated)
+
+    async def job_logs(self, job_id: str, *, max_lines: int | None = None) -> dict[str, LogPage]:
+        """Logs of every pod of the job, fetched concurrently (pod id → page)."""
+        job = await self.get_job(job_id)
+        results: dict[str, LogPage] = {}
+        limiter = anyio.CapacityLimiter(MAX_CONCURRENCY)
+
+        async def one(pod_id: str) -> None:
+            async with limiter:
+                try:
+                    results[pod_id] = await self.pod_logs(job_id, pod_id, max_lines=max_lines)
+                except NotFound:
+                    results[pod_id] = LogPage(pod_id=pod_id, lines=[])
+
+        await gather([functools.partial(one, p.pod_id) for p in job.pods if p.pod_id])
+        return {p.pod_id: results[p.pod_id] for p in job.pods if p.pod_id in results}
+
+    async def events(self, job_id: str, pod_id: str | None = None) -> list[Event]:
+        if pod_id is not None:
+            data = await self.api.get_pod_events(job_id, pod_id, {})
+            return merge_events([parse_event(str(e), pod_id) for e in data.get("Events") or []])
+
+        collected: list[Event] = []
+        limiter = anyio.CapacityLimiter(MAX_CONCURRENCY)
+
+        async def job_events() -> None:
+            async with limiter:
+                data = await self.api.get_job_events(job_id, {})
+            collected.extend(parse_event(str(e), job_id) for e in data.get("Events") or [])
+
+        async def pod_events(pid: str) -> None:
+            async with limiter:
+                try:
+                    data = await self.api.get_pod_events(job_id, pid, {})
+                except NotFound:
+                    return
+            collected.extend(parse_event(str(e), pid) for e in data.get("Events") or [])
+
+        job = await self.get_job(job_id)
+        await gather([job_events, *(functools.partial(pod_events, p.pod_id) for p in job.pods if p.pod_id)])
+        return merge_events(collected)

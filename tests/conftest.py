@@ -1,0 +1,113 @@
+"""Shared test helpers: a server on a temporary state directory, driven through a real MCP client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.client import ClientRequestContext
+from mcp.types import CallToolResult, ElicitRequestFormParams, ElicitRequestParams, ElicitResult
+
+from server.app import build_server
+from server.config import Settings
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return make_settings(tmp_path)
+
+
+def make_settings(tmp_path, **overrides: Any) -> Settings:
+    base: dict[str, Any] = {"state_dir": tmp_path / "state", "local_stop_grace_seconds": 1.0}
+    base.update(overrides)
+    return Settings.from_env({}, **base)
+
+
+class Asker:
+    """An elicitation callback that answers with a fixed action and records every question."""
+
+    def __init__(self, action: str = "accept", confirm: bool = True) -> None:
+        self.action, self.confirm = action, confirm
+        self.questions: list[str] = []
+
+    async def __call__(self, context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        assert isinstance(params, ElicitRequestFormParams)
+        self.questions.append(params.message)
+        if self.action == "accept":
+            return ElicitResult(action="accept", content={"confirm": self.confirm})
+        return ElicitResult(action=self.action)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def connect(
+    settings: Settings, *, asker: Asker | None = None, mode: str = "auto", **kwargs: Any
+) -> AsyncIterator[Client]:
+    server = build_server(settings, **kwargs)
+    async with Client(server, mode=mode, elicitation_callback=asker, cache=None) as client:  # type: ignore[arg-type]
+        yield client
+
+
+async def call(client: Client, tool: str, args: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+    """Call a tool that must succeed; return its structured result."""
+    result = await client.call_tool(tool, args or {}, **kw)
+    assert not result.is_error, f"{tool} failed: {error_text(result)}"
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+async def call_error(client: Client, tool: str, args: dict[str, Any] | None = None) -> str:
+    """Call a tool that must fail; return its error text."""
+    result = await client.call_tool(tool, args or {})
+    assert result.is_error, f"{tool} unexpectedly succeeded: {result.structured_content}"
+    return error_text(result)
+
+
+def error_text(result: CallToolResult) -> str:
+    return " ".join(getattr(c, "text", "") for c in result.content)
+
+
+async def smallest_cpu_spec(client: Client) -> str:
+    specs = await call(client, "list_ecs_specs", {"accelerator_type": "CPU", "sort_by": "CPU"})
+    return specs["specs"][0]["instance_type"]
+
+
+def qargs(spec: str, workers: int = 1, minutes: float = 1, max_minutes: float = 5, **kw: Any) -> dict[str, Any]:
+    return {
+        "ecs_spec": spec,
+        "worker_count": workers,
+        "estimated_minutes": minutes,
+        "max_runtime_minutes": max_minutes,
+        **kw,
+    }
+
+
+async def quote(client: Client, spec: str, workers: int = 1, minutes: float = 1, max_minutes: float = 5, **kw: Any):
+    return await call(client, "estimate_cost", qargs(spec, workers, minutes, max_minutes, **kw))
+
+
+def create_args(spec: str, quote_id: str, command: str, workers: int = 1, **kw: Any) -> dict[str, Any]:
+    return {
+        "display_name": kw.pop("display_name", "test-job"),
+        "user_command": command,
+        "job_type": kw.pop("job_type", "PyTorchJob"),
+        "ecs_spec": spec,
+        "worker_count": workers,
+        "quote_id": quote_id,
+        **kw,
+    }
+
+
+async def wait_done(client: Client, job_id: str, **kw: Any) -> dict[str, Any]:
+    args = {"job_id": job_id, "interval": 0.1, "max_wait_seconds": 30, **kw}
+    while True:
+        result = await call(client, "wait_job_complete", args)
+        if result["done"]:
+            return result

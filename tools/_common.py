@@ -1,0 +1,32 @@
+"""What every tool module shares: reaching the engine and turning engine errors into tool errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+
+from server.engine import Engine
+from server.errors import CloudJobsError
+
+log = logging.getLogger("cloudjobs.tools")
+
+
+def engine_of(ctx: Context[Any, Any]) -> Engine:
+    engine = ctx.request_context.lifespan_context
+    assert isinstance(engine, Engine), "the server's lifespan must yield the Engine"
+    return engine
+
+
+@contextmanager
+def tool_errors() -> Iterator[None]:
+    """Engine errors carry messages written for the assistant: pass them on as the tool's error text."""
+    try:
+        yield
+    except CloudJobsError as exc:
+        log.info("tool refused: %s", exc)
+        raise ToolError(str(exc)) from None

@@ -1,0 +1,96 @@
+"""list_ecs_specs and resolve_image: choosing hardware and the container image."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field
+
+from server.config import Settings
+from server.models import Accelerator, Image, Spec
+from tools._common import engine_of, tool_errors
+
+SortKey = Literal["CPU", "GPU", "Memory", "Price"]
+_SORT = {
+    "CPU": lambda s: s.cpu,
+    "GPU": lambda s: s.gpu_count,
+    "Memory": lambda s: s.memory_gb,
+    "Price": lambda s: float("inf") if s.price_per_hour is None else s.price_per_hour,
+}
+
+
+class SpecList(BaseModel):
+    provider: str
+    region: str
+    specs: list[Spec]
+    total_matching: int = Field(description="How many specs matched before `limit` was applied")
+    truncated: bool
+    hint: str
+
+
+def register(mcp: MCPServer, settings: Settings) -> None:
+    @mcp.tool(
+        title="List machine specs",
+        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),
+    )
+    async def list_ecs_specs(
+        ctx: Context[Any, Any],
+        accelerator_type: Accelerator | None = Field(default=None, description="CPU or GPU; omit for both"),
+        sort_by: SortKey | None = Field(default=None, description="Sort key"),
+        order: Literal["asc", "desc"] = "asc",
+        min_cpu: int | None = Field(default=None, ge=0),
+        min_memory_gb: float | None = Field(default=None, ge=0),
+        min_gpu: int | None = Field(default=None, ge=0),
+        gpu_type: str | None = Field(default=None, description="Substring of the GPU model, e.g. A10, T4"),
+        limit: int = Field(default=20, ge=1, le=100),
+    ) -> SpecList:
+        """List the machine specs (instance types) jobs can run on, with vCPUs, memory, GPUs and the hourly
+        price where known. Call this before estimate_cost to pick `ecs_spec`. Do not default to GPU:
+        shell scripts, data processing and small tests need only a CPU spec; GPU specs are for model
+        training, CUDA work and large-model fine-tuning. Returns at most `limit` specs."""
+        with tool_errors():
+            engine = engine_of(ctx)
+            specs = await engine.specs()
+        matching = [
+            s
+            for s in specs
+            if (accelerator_type is None or s.accelerator == accelerator_type)
+            and (min_cpu is None or s.cpu >= min_cpu)
+            and (min_memory_gb is None or s.memory_gb >= min_memory_gb)
+            and (min_gpu is None or s.gpu_count >= min_gpu)
+            and (gpu_type is None or gpu_type.lower() in (s.gpu_type or "").lower())
+        ]
+        if sort_by is not None:
+            matching.sort(key=_SORT[sort_by], reverse=order == "desc")
+        return SpecList(
+            provider=engine.provider.name,
+            region=engine.provider.region,
+            specs=matching[:limit],
+            total_matching=len(matching),
+            truncated=len(matching) > limit,
+            hint="Pass the chosen instance_type as ecs_spec to estimate_cost, then show the user the quote."
+            if matching
+            else "No spec matched these filters; relax them or call without filters.",
+        )
+
+    @mcp.tool(
+        title="Resolve the container image",
+        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True),
+    )
+    async def resolve_image(
+        ctx: Context[Any, Any],
+        job_type: str = Field(description="PyTorchJob, TFJob, MPIJob, XGBoostJob or RayJob"),
+        chip_type: Accelerator = Field(default="CPU", description="CPU or GPU, matching the spec's accelerator"),
+    ) -> Image:
+        """Find the best official image for a job type and chip type (standard images preferred over
+        accl/ngc variants, newest first). Optional: create_training_job resolves the image itself from
+        the spec; use this to show or pin the image. On the local provider it explains that jobs run in
+        the host's Python environment."""
+        from server.engine import check_job_type
+
+        with tool_errors():
+            check_job_type(job_type)
+            return await engine_of(ctx).provider.resolve_image(job_type, chip_type)
