@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -20,6 +21,9 @@ from server.gate import Confirmation, Gate
 from server.models import JOB_TYPES, Job, JobRequest, JobStatus, Quote, Spec
 from server.providers import LABELS, create_provider
 from server.providers.base import TAG_CREATED_BY, TAG_QUOTE_ID, Provider
+
+if TYPE_CHECKING:
+    from server.watch import Watch
 
 SPEC_CACHE_SECONDS = 300.0
 _NAME_RE = re.compile(r"^[0-9A-Za-z_.-]{1,256}$")
@@ -39,8 +43,8 @@ class Engine:
     provider: Provider
     gate: Gate
     _specs: tuple[float, list[Spec]] | None = None
-    # First time wait_job_complete saw each job: the overall timeout spans calls.
-    wait_started: dict[str, float] = field(default_factory=dict)
+    # What wait_job_complete remembers per job between calls (the overall timeout spans calls).
+    watches: dict[str, Watch] = field(default_factory=dict)
 
     @classmethod
     @asynccontextmanager
@@ -56,6 +60,11 @@ class Engine:
     @property
     def label(self) -> str:
         return LABELS.get(self.provider.name, self.provider.name)
+
+    def known_secrets(self) -> tuple[str, ...]:
+        """The provider's own secret values, masked wherever they might show up (e.g. in job logs)."""
+        secrets = getattr(self.provider, "known_secrets", None)
+        return tuple(secrets()) if callable(secrets) else ()
 
     # -- specs and images ----------------------------------------------------------------------------
     async def specs(self, *, fresh: bool = False) -> list[Spec]:

@@ -1,29 +1,67 @@
-"""Waiting for a job: bounded per call, resumable across calls, one status read per poll."""
+"""Waiting for a job: bounded per call, resumable across calls, one status read per poll.
+
+Safeguards (after the seed's wait_job_complete, and past it): an image that cannot be pulled stops the
+job after ``image_pull_timeout``; a status that does not change for 4 × ``interval`` gets one diagnosis
+(pod events and the log tail); a job queued longer than ``queue_timeout`` or running past ``timeout`` is
+stopped, because billing can run before training does; a failed job comes back with its reason, the
+failing pod's last lines and events, and the error block from its log quoted first.
+"""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import anyio
 from pydantic import BaseModel, Field
 
+from server.diagnosis import find_error_block
 from server.engine import Engine
-from server.errors import NotFound, Throttled
-from server.models import Job, JobStatus, Pod
+from server.errors import CloudJobsError, NotFound, Throttled
+from server.models import Event, Job, JobStatus, Pod
+from server.redact import mask
 
-Outcome = Literal["succeeded", "failed", "stopped", "still_running", "timed_out"]
+Outcome = Literal["succeeded", "failed", "stopped", "still_running", "timed_out", "image_pull_failed", "queue_timeout"]
 ProgressFn = Callable[[float, float, str], Awaitable[None]]
+NoticeFn = Callable[[str], Awaitable[None]]
 TAIL_LINES = 30
 TAIL_CHARS = 3000
+MAX_EVENTS = 12
+EVENTS_EVERY = 3  # polls between event checks while a job has not started (image-pull detection)
+_PULL = re.compile(r"ImagePullBackOff|ErrImagePull|Failed to pull image|Back-off pulling image")
+_IMAGE = re.compile(r"(?:pull(?:ing)? image|image) \"([^\"]+)\"", re.IGNORECASE)
+WAITING = (JobStatus.CREATING, JobStatus.QUEUING)
+
+
+class ErrorQuote(BaseModel):
+    kind: str
+    line: int
+    lines: list[str]
 
 
 class Failure(BaseModel):
+    error_block: ErrorQuote | None = Field(description="The error found in the failing pod's log; read it first")
     pod_id: str | None
     exit_code: int | None = None
     reason: str | None
     log_tail: list[str] = Field(default_factory=list, description="Last lines of the failing pod's log")
+    events: list[str] = Field(default_factory=list, description="The failing pod's (or the job's) last events")
+
+
+class Stall(BaseModel):
+    status: str
+    unchanged_seconds: float
+    events: list[str]
+    log_tail: list[str]
+
+
+class ImagePull(BaseModel):
+    image: str | None
+    event: str
+    since_seconds: float
 
 
 class WaitResult(BaseModel):
@@ -40,8 +78,33 @@ class WaitResult(BaseModel):
     pods_total: int
     duration_seconds: float | None
     reason: str | None
-    failure: Failure | None = None
     message: str
+    failure: Failure | None = None
+    stall: Stall | None = Field(default=None, description="Diagnosis of a status that stopped changing (once)")
+    image_pull: ImagePull | None = None
+
+
+@dataclass
+class Watch:
+    """What the server remembers about one job between wait calls."""
+
+    first_seen: float
+    status_key: str = ""
+    status_since: float = 0.0
+    stall_reported: str = ""
+    pull_since: float | None = None
+    pull_event: str = ""
+    waiting_since: float | None = None
+    polls: int = 0
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout: float
+    interval: float
+    max_wait_seconds: float
+    image_pull_timeout: float = 300.0
+    queue_timeout: float | None = None
 
 
 def pods_running(job: Job) -> int:
@@ -66,50 +129,143 @@ async def until_terminal(engine: Engine, job_id: str, limit_seconds: float = 60.
             await anyio.sleep(poll)
 
 
+class _Call:
+    """One wait_job_complete call: turns a poll's findings into the call's result."""
+
+    def __init__(self, engine: Engine, job_id: str, watch: Watch, start: float) -> None:
+        self.engine, self.job_id, self.watch, self.start = engine, job_id, watch, start
+        self.stall: Stall | None = None  # reported in this call's result, once per unchanged status
+        self.pull: ImagePull | None = None
+        self.now = start
+
+    def result(self, job: Job, outcome: Outcome, message: str, **extra: object) -> WaitResult:
+        if outcome != "still_running":
+            self.engine.watches.pop(self.job_id, None)
+        elapsed, waited = self.now - self.watch.first_seen, self.now - self.start
+        return _result(job, outcome, elapsed, waited, message, stall=self.stall, **extra)
+
+
 async def wait(
     engine: Engine,
     job_id: str,
+    limits: Limits,
     *,
-    timeout: float,
-    interval: float,
-    max_wait_seconds: float,
     progress: ProgressFn | None = None,
+    notice: NoticeFn | None = None,
 ) -> WaitResult:
-    call_start = time.monotonic()
-    first_seen = engine.wait_started.setdefault(job_id, call_start)
-    delay = interval
+    start = time.monotonic()
+    watch = engine.watches.setdefault(job_id, Watch(first_seen=start))
+    call = _Call(engine, job_id, watch, start)
+    delay = limits.interval
     while True:
         try:
-            job = await engine.get(job_id)
+            job = await engine.get(job_id)  # the one status read of this poll
         except Throttled:
-            delay = min(delay * 2, max(interval, 60.0))  # the transport already retried; slow down further
+            delay = min(delay * 2, max(limits.interval, 60.0))  # the transport already retried; slow down
             await anyio.sleep(delay)
             continue
-        now = time.monotonic()
-        elapsed, waited = now - first_seen, now - call_start
+        delay = limits.interval
+        call.now = now = time.monotonic()
+        watch.polls += 1
+        elapsed = now - watch.first_seen
+        key = f"{job.status.value}/{job.sub_status or ''}"
+        if key != watch.status_key:
+            if watch.status_key and notice is not None:
+                await notice(f"{job.job_id}: {watch.status_key.rstrip('/')} → {key.rstrip('/')}")
+            watch.status_key, watch.status_since = key, now
         if progress is not None:
-            await progress(min(elapsed, timeout), timeout, progress_line(job, elapsed))
-        if job.status.is_terminal:
-            engine.wait_started.pop(job_id, None)
-            return await _finished(engine, job, elapsed, waited)
-        if elapsed >= timeout:
-            return await _timed_out(engine, job, elapsed, waited, timeout)
-        if waited + delay > max_wait_seconds:
-            left = timeout - elapsed
-            return _result(
+            await progress(min(elapsed, limits.timeout), limits.timeout, progress_line(job, elapsed))
+        ended = await _check(engine, call, job, limits)
+        if ended is not None:
+            return ended
+        if now - start + delay > limits.max_wait_seconds:
+            left = limits.timeout - elapsed
+            return call.result(
                 job,
                 "still_running",
-                elapsed,
-                waited,
                 f"Still {job.status.value} after {elapsed:.0f}s. Call wait_job_complete(job_id={job.job_id!r}) "
-                f"again to keep waiting; the overall timeout of {timeout:.0f}s has {left:.0f}s left and counts "
-                "from the first call.",
+                f"again to keep waiting; the overall timeout of {limits.timeout:.0f}s has {left:.0f}s left and "
+                "counts from the first call.",
+                image_pull=call.pull,
             )
         await anyio.sleep(delay)
-        delay = interval
 
 
-def _result(job: Job, outcome: Outcome, elapsed: float, waited: float, message: str, failure: Failure | None = None):
+async def _check(engine: Engine, call: _Call, job: Job, limits: Limits) -> WaitResult | None:
+    """The result that ends this call after this poll, if any safeguard (or the job's end) says so."""
+    watch, now = call.watch, call.now
+    if job.status.is_terminal:
+        if job.status is JobStatus.SUCCEEDED:
+            return call.result(job, "succeeded", f"Job {job.job_id} succeeded. Call get_job_logs to read its output.")
+        failure = await diagnose(engine, job)
+        where = f" in pod {failure.pod_id}" if failure.pod_id else ""
+        first = " The error block from its log is in failure.error_block." if failure.error_block else ""
+        return call.result(
+            job,
+            "failed" if job.status is JobStatus.FAILED else "stopped",
+            f"Job {job.job_id} {job.status.value.lower()}{where}: {job.reason or 'no reason given'}.{first} "
+            "The failing pod's last lines and events are in failure; get_job_logs has more.",
+            failure=failure,
+        )
+
+    pull = call.pull = await _image_pull(engine, job, watch, now)
+    if pull is not None and pull.since_seconds >= limits.image_pull_timeout:
+        stopped = await _stop(engine, job)
+        return call.result(
+            stopped or job,
+            "image_pull_failed",
+            f"Job {job.job_id} could not pull {pull.image or 'its image'} for {pull.since_seconds:.0f}s, so it was "
+            f"{'stopped' if stopped else 'NOT stopped (read-only server)'}: {pull.event}. Check the image name and "
+            "tag (resolve_image finds a valid one) and the registry's access, then quote again.",
+            image_pull=pull,
+        )
+
+    if job.status in WAITING:
+        watch.waiting_since = watch.waiting_since or now
+        queued = now - watch.waiting_since
+        if limits.queue_timeout is not None and queued >= limits.queue_timeout:
+            stopped = await _stop(engine, job)
+            return call.result(
+                stopped or job,
+                "queue_timeout",
+                f"Job {job.job_id} was still {job.status.value} after {queued:.0f}s (queue_timeout "
+                f"{limits.queue_timeout:.0f}s), so it was {'stopped' if stopped else 'NOT stopped (read-only)'}: "
+                "billing can start before training does. Try another spec, fewer workers or later.",
+            )
+    else:
+        watch.waiting_since = None
+
+    unchanged = now - watch.status_since
+    if unchanged > 4 * limits.interval and watch.stall_reported != watch.status_key and call.stall is None:
+        call.stall = await _stall(engine, job, unchanged)
+        watch.stall_reported = watch.status_key
+
+    if now - watch.first_seen >= limits.timeout:
+        stopped = await _stop(engine, job)
+        if stopped is None:
+            return call.result(
+                job,
+                "timed_out",
+                f"Job {job.job_id} is still {job.status.value} after the timeout of {limits.timeout:.0f}s. This "
+                "server is read-only, so it was NOT stopped: stop it yourself if it should not keep running.",
+            )
+        return call.result(
+            stopped,
+            "timed_out",
+            f"Job {job.job_id} was still {job.status.value} after the timeout of {limits.timeout:.0f}s, so it was "
+            "stopped to stop its cost. Raise `timeout` to allow longer jobs.",
+        )
+    return None
+
+
+def _result(
+    job: Job,
+    outcome: Outcome,
+    elapsed: float,
+    waited: float,
+    message: str,
+    **extra: object,
+) -> WaitResult:
     return WaitResult(
         job_id=job.job_id,
         name=job.name,
@@ -124,50 +280,78 @@ def _result(job: Job, outcome: Outcome, elapsed: float, waited: float, message: 
         pods_total=len(job.pods),
         duration_seconds=job.duration_seconds,
         reason=job.reason,
-        failure=failure,
         message=message,
+        **extra,  # type: ignore[arg-type]
     )
 
 
-async def _finished(engine: Engine, job: Job, elapsed: float, waited: float) -> WaitResult:
-    if job.status is JobStatus.SUCCEEDED:
-        return _result(
-            job, "succeeded", elapsed, waited, f"Job {job.job_id} succeeded. Call get_job_logs to read its output."
-        )
-    failure = await diagnose(engine, job)
-    outcome: Outcome = "failed" if job.status is JobStatus.FAILED else "stopped"
-    where = f" in pod {failure.pod_id}" if failure.pod_id else ""
-    return _result(
-        job,
-        outcome,
-        elapsed,
-        waited,
-        f"Job {job.job_id} {job.status.value.lower()}{where}: {job.reason or 'no reason given'}. "
-        "The failing pod's last log lines are in failure.log_tail; get_job_logs has more.",
-        failure,
-    )
-
-
-async def _timed_out(engine: Engine, job: Job, elapsed: float, waited: float, timeout: float) -> WaitResult:
-    engine.wait_started.pop(job.job_id, None)
+async def _stop(engine: Engine, job: Job) -> Job | None:
+    """Stop the job unless the server is read-only (then None)."""
     if engine.settings.read_only:
-        return _result(
-            job,
-            "timed_out",
-            elapsed,
-            waited,
-            f"Job {job.job_id} is still {job.status.value} after the timeout of {timeout:.0f}s. This server is "
-            "read-only, so it was NOT stopped: stop it yourself if it should not keep running.",
-        )
-    stopped = await engine.stop(job.job_id)
-    return _result(
-        stopped,
-        "timed_out",
-        elapsed,
-        waited,
-        f"Job {job.job_id} was still {job.status.value} after the timeout of {timeout:.0f}s, so it was stopped "
-        "to stop its cost. Raise `timeout` to allow longer jobs.",
+        return None
+    return await engine.stop(job.job_id)
+
+
+async def _image_pull(engine: Engine, job: Job, watch: Watch, now: float) -> ImagePull | None:
+    """An image-pull failure seen in pod status, or in events (read every few polls before the job runs)."""
+    text = next((_pod_text(p) for p in job.pods if _PULL.search(_pod_text(p))), "")
+    if not text and job.status in WAITING:
+        if watch.polls % EVENTS_EVERY != 1:
+            text = watch.pull_event  # between event reads, the last reading stands
+        else:
+            events = await _events(engine, job.job_id)
+            text = next((e.message for e in reversed(events) if _PULL.search(e.message)), "")
+    if not text:
+        watch.pull_since, watch.pull_event = None, ""
+        return None
+    if watch.pull_since is None:
+        watch.pull_since = now
+    watch.pull_event = text
+    found = _IMAGE.search(text)
+    image = found.group(1) if found else job.image
+    return ImagePull(image=image, event=text[:500], since_seconds=round(now - watch.pull_since, 1))
+
+
+def _pod_text(pod: Pod) -> str:
+    return f"{pod.status} {pod.sub_status or ''}"
+
+
+async def _events(engine: Engine, job_id: str, pod_id: str | None = None) -> list[Event]:
+    try:
+        return await engine.provider.events(job_id, pod_id)
+    except (NotFound, CloudJobsError):
+        return []
+
+
+def _event_lines(events: list[Event], known: tuple[str, ...]) -> list[str]:
+    lines = [
+        f"{e.time:%Y-%m-%d %H:%M:%S} {e.source}: {e.message}" if e.time else f"{e.source}: {e.message}" for e in events
+    ]
+    return [mask(line[:300], known) for line in lines[-MAX_EVENTS:]]
+
+
+async def _stall(engine: Engine, job: Job, unchanged: float) -> Stall:
+    pod = failing_pod(job)
+    events = await _events(engine, job.job_id)
+    tail = await _tail_lines(engine, job, pod)
+    return Stall(
+        status=f"{job.status.value} ({job.raw_status})",
+        unchanged_seconds=round(unchanged, 1),
+        events=_event_lines(events, engine.known_secrets()),
+        log_tail=tail[0],
     )
+
+
+async def _tail_lines(engine: Engine, job: Job, pod: Pod | None) -> tuple[list[str], list[str]]:
+    """(the bounded, masked tail to show, the raw lines read) of a pod's log."""
+    if pod is None:
+        return [], []
+    try:
+        page = await engine.provider.pod_logs(job.job_id, pod.pod_id, max_lines=2000)
+    except CloudJobsError:
+        return [], []
+    known = engine.known_secrets()
+    return clip_tail([mask(line, known) for line in page.lines[-TAIL_LINES:]], TAIL_CHARS), page.lines
 
 
 def failing_pod(job: Job) -> Pod | None:
@@ -179,18 +363,19 @@ def failing_pod(job: Job) -> Pod | None:
 
 async def diagnose(engine: Engine, job: Job) -> Failure:
     pod = failing_pod(job)
-    tail: list[str] = []
-    if pod is not None:
-        try:
-            page = await engine.provider.pod_logs(job.job_id, pod.pod_id, max_lines=TAIL_LINES)
-            tail = clip_tail(page.lines, TAIL_CHARS)
-        except NotFound:
-            tail = []
+    known = engine.known_secrets()
+    tail, raw = await _tail_lines(engine, job, pod)
+    events = await _events(engine, job.job_id, pod.pod_id if pod else None)
+    block = find_error_block(raw)
     return Failure(
+        error_block=ErrorQuote(kind=block.kind, line=block.line, lines=[mask(x, known) for x in block.lines])
+        if block
+        else None,
         pod_id=pod.pod_id if pod else None,
         exit_code=pod.exit_code if pod else None,
         reason=job.reason,
         log_tail=tail,
+        events=_event_lines(events, known),
     )
 
 

@@ -97,6 +97,13 @@ class FakeDlc:
             if self.final == "Failed":
                 lines += ["Traceback (most recent call last):", "ZeroDivisionError: division by zero"]
             return fx.json_response({"JobId": job_id, "PodId": pod_id, "Logs": lines, "RequestId": "r"})
+        if action == "GetPodEvents":
+            pod_id = request.url.path.split("/")[6]
+            events = [f"2024-01-01 00:00:0{i} {text}" for i, text in enumerate(["Scheduled", "Started container"])]
+            return fx.json_response({"JobId": job_id, "PodId": pod_id, "Events": events, "RequestId": "r"})
+        if action == "GetJobEvents":
+            events = [f"2024-01-01 00:00:00 Created pod: {job_id}-worker-0"]
+            return fx.json_response({"JobId": job_id, "Events": events, "RequestId": "r"})
         if action == "StopJob":
             self.final = "Stopped"
             return fx.json_response({"JobId": job_id, "RequestId": "r"})
@@ -175,6 +182,8 @@ async def test_failed_job_on_pai_reports_reason_and_log_tail(tmp_path, fake):
         done = await wait_done(client, created["job"]["job_id"])
         assert done["outcome"] == "failed" and "ZeroDivisionError" in done["reason"]
         assert done["failure"]["log_tail"][-1] == "ZeroDivisionError: division by zero"
+        assert done["failure"]["error_block"]["lines"][-1] == "ZeroDivisionError: division by zero"
+        assert any("Started container" in e for e in done["failure"]["events"])
 
 
 async def test_ram_permission_error_names_the_action(tmp_path):

@@ -74,7 +74,7 @@ async def test_full_workflow_two_workers(settings, mode):
         text = {p["pod_id"]: "\n".join(p["lines"]) for p in logs["pods"]}
         assert "rank 0/2" in text[f"{job_id}-master-0"] and "rank 1/2" in text[f"{job_id}-worker-0"]
         assert "addr 127.0.0.1" in text[f"{job_id}-master-0"]
-        assert logs["bytes"] <= 8000
+        assert logs["truncated"] is False and logs["next_cursor"] is None
 
         dry = await call(client, "cleanup_jobs", {"status": "Succeeded", "delete": True})
         assert dry["dry_run"] is True and [a["action"] for a in dry["actions"]] == ["would_delete"]
@@ -147,18 +147,6 @@ async def test_a_new_server_finds_jobs_statuses_and_logs(settings):
         for job_id, text in ((done["job_id"], "persisted-output"), (running["job_id"], "finished-later")):
             logs = await call(client, "get_job_logs", {"job_id": job_id})
             assert text in logs["pods"][0]["lines"]
-
-
-async def test_logs_are_bounded_and_say_when_they_cut(settings):
-    async with connect(settings, asker=Asker()) as client:
-        job = await launch(client, PY + " -c " + shlex.quote("for i in range(20000): print('line', i, 'x' * 80)"))
-        await wait_done(client, job["job_id"])
-        logs = await call(client, "get_job_logs", {"job_id": job["job_id"], "tail_lines": 5000, "max_bytes": 4000})
-        assert logs["truncated"] is True and logs["bytes"] <= 4000
-        lines = logs["pods"][0]["lines"]
-        assert "earlier lines cut" in lines[0] and lines[-1].startswith("line 19999")
-        unknown = await client.call_tool("get_job_logs", {"job_id": job["job_id"], "pod_id": "nope"})
-        assert unknown.is_error and "has no pod 'nope'" in unknown.content[0].text
 
 
 async def test_unknown_job_ids_give_clear_errors(settings):

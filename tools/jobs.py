@@ -1,4 +1,4 @@
-"""create_training_job (behind the cost gate), get_job, list_jobs, stop_job, delete_job, cleanup_jobs."""
+"""create_training_job (behind the cost gate), get_job, list_jobs, stop_job, delete_job."""
 
 from __future__ import annotations
 
@@ -16,10 +16,9 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from server.config import Settings
-from server.errors import CloudJobsError, GateRefused
+from server.errors import GateRefused
 from server.gate import Confirmation, money
 from server.models import Job, JobRequest, JobStatus, JobType
-from server.watch import until_terminal
 from tools._common import engine_of, tool_errors
 
 MAX_PODS_SHOWN = 32
@@ -53,24 +52,6 @@ class JobList(BaseModel):
     jobs: list[JobView]
     count: int
     truncated: bool
-
-
-CleanupKind = Literal["would_stop", "would_delete", "would_stop_and_delete", "stopped", "deleted", "skipped", "error"]
-
-
-class CleanupAction(BaseModel):
-    job_id: str
-    name: str
-    status: str
-    action: CleanupKind
-    detail: str = ""
-
-
-class CleanupResult(BaseModel):
-    dry_run: bool
-    matched: int
-    actions: list[CleanupAction]
-    summary: str
 
 
 def view(job: Job) -> JobView:
@@ -264,56 +245,3 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         with tool_errors():
             await engine_of(ctx).delete(job_id)
         return f"Deleted job {job_id}."
-
-    @mcp.tool(
-        title="Clean up jobs",
-        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True),
-    )
-    async def cleanup_jobs(
-        ctx: Context[Any, Any],
-        status: JobStatus = Field(default=JobStatus.FAILED, description="Which jobs to clean up"),
-        delete: bool = Field(default=False, description="Also delete them (after stopping)"),
-        dry_run: bool = Field(default=True, description="Only list what would be done"),
-        only_created_here: bool = Field(default=True, description="Touch only jobs this server created"),
-    ) -> CleanupResult:
-        """Clean up jobs in one status: stop those still running and, with delete=true, delete them. Dry
-        run is the default and only lists what would happen; call again with dry_run=false to act. By
-        default only jobs this server created are touched."""
-        engine = engine_of(ctx)
-        with tool_errors():
-            engine.require_writable("clean up jobs")
-            jobs = await engine.list(status, only_ours=only_created_here, limit=100)
-        actions: list[CleanupAction] = []
-        for job in jobs:
-            running = not job.status.is_terminal
-            base = {"job_id": job.job_id, "name": job.name, "status": job.status.value}
-            if dry_run:
-                act: CleanupKind = (
-                    ("would_stop_and_delete" if delete else "would_stop")
-                    if running
-                    else ("would_delete" if delete else "skipped")
-                )
-                detail = "" if act != "skipped" else "already finished; pass delete=true to delete it"
-                actions.append(CleanupAction(**base, action=act, detail=detail))
-                continue
-            try:
-                if running:
-                    await engine.stop(job.job_id)
-                if delete:
-                    if running:
-                        await until_terminal(engine, job.job_id)
-                    await engine.delete(job.job_id)
-                    actions.append(CleanupAction(**base, action="deleted"))
-                elif running:
-                    actions.append(CleanupAction(**base, action="stopped"))
-                else:
-                    actions.append(CleanupAction(**base, action="skipped", detail="already finished; pass delete=true"))
-            except CloudJobsError as exc:
-                actions.append(CleanupAction(**base, action="error", detail=str(exc)))
-        counts: dict[str, int] = {}
-        for a in actions:
-            counts[a.action] = counts.get(a.action, 0) + 1
-        summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or f"no {status.value} jobs matched"
-        if dry_run and jobs:
-            summary += ". Dry run: nothing was changed; call again with dry_run=false to do it."
-        return CleanupResult(dry_run=dry_run, matched=len(jobs), actions=actions, summary=summary)

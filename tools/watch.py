@@ -1,7 +1,8 @@
-"""wait_job_complete: follow a job to its end, across several bounded calls."""
+"""wait_job_complete: follow a job to its end, across several bounded calls, with its safeguards."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from mcp.server import MCPServer
@@ -11,7 +12,7 @@ from pydantic import Field
 
 from server import watch
 from server.config import Settings
-from server.watch import WaitResult
+from server.watch import Limits, WaitResult
 from tools._common import engine_of, tool_errors
 
 DEFAULT_MAX_WAIT = 45.0  # below the 60 s request timeout many MCP clients use
@@ -36,21 +37,34 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         max_wait_seconds: float = Field(
             default=DEFAULT_MAX_WAIT, gt=0, le=3600, description="Return after at most this long in one call"
         ),
+        image_pull_timeout: float = Field(
+            default=300, gt=0, description="Stop the job when its image could not be pulled for this long"
+        ),
+        queue_timeout: float | None = Field(
+            default=None, gt=0, description="Stop the job when it is still Queuing/Creating after this many seconds"
+        ),
     ) -> WaitResult:
         """Wait for a job to finish, reporting progress on every poll. Returns when the job ends or after
         max_wait_seconds with done=false ("still running": call again with the same job_id; the overall
-        timeout keeps counting from the first call). If the job runs past `timeout` it is stopped. On
-        Failed/Stopped the result has the reason, the failing pod and the tail of its log."""
+        timeout keeps counting from the first call). Safeguards: a job whose image cannot be pulled is
+        stopped after image_pull_timeout; one past `timeout`, or queued past queue_timeout, is stopped; a
+        status that stops changing gets one diagnosis (events, log tail). On Failed/Stopped the result has
+        the reason, the failing pod, the error block from its log, its last lines and events."""
 
         async def progress(done: float, total: float, message: str) -> None:
             await ctx.report_progress(done, total=total, message=message)
 
+        async def notice(message: str) -> None:
+            with warnings.catch_warnings():  # protocol logging is deprecated (SEP-2577) but clients still show it
+                warnings.simplefilter("ignore")
+                await ctx.info(message)
+
+        limits = Limits(
+            timeout=timeout,
+            interval=interval,
+            max_wait_seconds=max_wait_seconds,
+            image_pull_timeout=image_pull_timeout,
+            queue_timeout=queue_timeout,
+        )
         with tool_errors():
-            return await watch.wait(
-                engine_of(ctx),
-                job_id,
-                timeout=timeout,
-                interval=interval,
-                max_wait_seconds=max_wait_seconds,
-                progress=progress,
-            )
+            return await watch.wait(engine_of(ctx), job_id, limits, progress=progress, notice=notice)
