@@ -94,6 +94,7 @@ class FakeDlc:
         if action == "GetPodLogs":
             pod_id = request.url.path.split("/")[6]
             lines = [f"{pod_id} step {i} loss {1 / (i + 1):.3f}" for i in range(5)]
+            lines.append(f"debug: the job printed the caller's secret {SECRET} and token {TOKEN}")
             if self.final == "Failed":
                 lines += ["Traceback (most recent call last):", "ZeroDivisionError: division by zero"]
             return fx.json_response({"JobId": job_id, "PodId": pod_id, "Logs": lines, "RequestId": "r"})
@@ -164,6 +165,7 @@ async def test_full_workflow_on_pai(tmp_path, fake, caplog):
         assert done["outcome"] == "succeeded"
         logs = await call(client, "get_job_logs", {"job_id": job_id})
         assert {p["pod_id"] for p in logs["pods"]} == {f"{job_id}-worker-0", f"{job_id}-worker-1"}
+        assert "the caller's secret **** and token ****" in logs["pods"][0]["lines"][-1]
         cleanup = await call(client, "cleanup_jobs", {"status": "Succeeded", "delete": True, "dry_run": False})
         assert [a["action"] for a in cleanup["actions"]] == ["deleted"] and fake.jobs == {}
         seen.extend(json.dumps(x) for x in (specs, image, q, created, again, done, logs, cleanup))

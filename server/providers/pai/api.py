@@ -89,6 +89,8 @@ class PaiApi:
         self._clock = clock
         self._now = now
         self._nonce = nonce
+        # The secret values of the credentials last used, for masking them wherever they could surface.
+        self.secrets_in_use: tuple[str, ...] = ()
         self.endpoints: dict[str, Endpoint] = {
             p.key: endpoints.resolve(
                 p, settings.region, settings.pai_network, getattr(settings, f"pai_endpoint_{p.key}", None)
@@ -109,6 +111,7 @@ class PaiApi:
     ) -> dict[str, Any]:
         """One API call; returns the parsed JSON object or raises a typed ``ProviderError``."""
         creds = await self.credentials.get()
+        self.secrets_in_use = creds.secrets()
         endpoint = self.endpoints[product.key]
         q = to_query(query)
         payload = encode_body(body) if body is not None else b""

@@ -329,6 +329,10 @@ class PaiProvider:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    def known_secrets(self) -> tuple[str, ...]:
+        """The access key secret and STS token in use: masked in job logs and event text."""
+        return self.api.secrets_in_use
+
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
