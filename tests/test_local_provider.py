@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import builtins
+import itertools
 import math
 import os
 import re
 import shlex
 import signal
 import sqlite3
+import struct
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,15 @@ from server.models import Job, JobRequest, JobStatus
 from server.providers.base import Provider
 from server.providers.local import LocalProvider
 from server.providers.local import executor as executor_module
-from server.providers.local.executor import Executor, PodSpec, pod_process_alive, tail_lines
+from server.providers.local.executor import (
+    Executor,
+    LogIndexWriter,
+    LogTail,
+    PodSpec,
+    pod_process_alive,
+    read_lines,
+    tail_lines,
+)
 from server.providers.local.machine import cpu_count, gpu_slug, memory_gb
 from server.providers.local.provider import pod_layout
 
@@ -591,6 +602,201 @@ def test_tail_lines_edges(tmp_path: Path) -> None:
     assert capped == executor_module.LogTail(["y"] * 10, True)  # the cut-off first line is dropped
     with pytest.raises(InvalidRequest):
         tail_lines(p, -1)
+
+
+BURSTS = (
+    "import time\n"
+    "for i in range(3): print(f'a{i}')\n"
+    "print(f't1 {time.time()!r}', flush=True)\n"
+    "time.sleep(1.2)\n"
+    "for i in range(3): print(f'b{i}')\n"
+)
+
+
+def index_records(path: Path) -> list[tuple[float, int]]:
+    data = path.read_bytes()
+    assert data[:8] == b"CJLOGIDX" and struct.unpack("<II", data[8:16]) == (1, 0)
+    return [struct.unpack("<dQ", data[i : i + 16]) for i in range(16, len(data) - 15, 16)]
+
+
+async def test_since_and_until_pick_lines_by_when_they_were_written(provider: LocalProvider) -> None:
+    job = await wait_terminal(
+        provider, (await provider.create_job(request(provider, f"python -c {shlex.quote(BURSTS)}"))).job_id
+    )
+    assert job.status == JobStatus.SUCCEEDED and job.started_at and job.finished_at
+    jid, pod = job.job_id, job.pods[0].pod_id
+    everything = (await provider.pod_logs(jid, pod)).lines
+    first, second = everything[:4], everything[4:]
+    assert first[:3] == ["a0", "a1", "a2"] and first[3].startswith("t1 ") and second == ["b0", "b1", "b2"]
+    t1 = float(first[3].split()[1])
+    between = datetime.fromtimestamp(t1 + 0.9, UTC)  # the index saw the first burst by ~t1 + 0.5
+    before, after = job.started_at - timedelta(seconds=1), job.finished_at + timedelta(seconds=1)
+
+    async def lines(**kw: Any) -> list[str]:
+        return (await provider.pod_logs(jid, pod, **kw)).lines
+
+    assert await lines(since=between) == second
+    assert await lines(until=between) == first
+    assert await lines(until=between.replace(tzinfo=None)) == first  # naive datetimes are UTC
+    assert await lines(since=before, until=between) == first
+    assert await lines(since=between, until=after) == second
+    assert await lines(since=between, until=between + timedelta(seconds=0.25)) == []  # the quiet time
+    assert await lines(since=before, until=after) == everything
+    assert await lines(since=after) == [] and await lines(until=before) == []
+    page = await provider.pod_logs(jid, pod, max_lines=2, since=between)
+    assert page.lines == ["b1", "b2"] and page.truncated is True
+    page = await provider.pod_logs(jid, pod, max_lines=1, until=between)
+    assert page.lines == [first[3]] and page.truncated is True
+    page = await provider.pod_logs(jid, pod, max_lines=5, since=between)
+    assert page.lines == second and page.truncated is False
+
+    # The index: a sample before the start, then at most one per ~0.5 s when the size changed, a last at exit.
+    index = provider.executor.index_path(jid, pod)
+    records = index_records(index)
+    sizes = [size for _, size in records]
+    assert sizes[0] == 0 and sizes == sorted(sizes) and sizes[-1] == provider.executor.log_path(jid, pod).stat().st_size
+    assert len(set(sizes[:-1])) == len(sizes) - 1 and 3 <= len(records) <= 4
+    assert all(b > a for (a, _), (b, _) in itertools.pairwise(records))
+
+    index.unlink()  # no index (an older run): the bounds are not applied, the whole log comes back
+    page = await provider.pod_logs(jid, pod, since=between, until=after)
+    assert page.lines == everything and page.truncated is False
+    assert provider.executor.read_log(jid, pod, since=between).windowed is False
+    assert provider.executor.read_log(jid, pod, 2, since=between).lines == second[1:]
+
+
+def test_read_lines_windows_follow_the_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log, index = tmp_path / "p.log", tmp_path / "p.idx"
+    log.touch()
+    t0 = 1_700_000_000.0
+    writer = LogIndexWriter(log, index)
+    writer.start(now=t0)
+    for i, chunk in enumerate((b"one\ntw", b"o\nthree\n", b"four\n")):  # "two" straddles a sample
+        with log.open("ab") as f:
+            f.write(chunk)
+        writer.sample(now=t0 + i + 1)
+    writer.sample(now=t0 + 3.5)  # unchanged size: no record
+    assert [size for _, size in index_records(index)] == [0, 6, 14, 19]
+
+    def at(seconds: float) -> datetime:
+        return datetime.fromtimestamp(t0 + seconds, UTC)
+
+    def window(since: float | None = None, until: float | None = None, max_lines: int | None = None) -> LogTail:
+        return read_lines(
+            log,
+            max_lines,
+            None if since is None else at(since),
+            None if until is None else at(until),
+            index_path=index,
+        )
+
+    everything = ["one", "two", "three", "four"]
+    assert window(until=1.5) == LogTail(["one", "two"], False, True)  # a line goes with its first byte
+    assert window(since=1.5).lines == ["three", "four"]
+    assert window(since=1).lines == everything and window(until=1).lines == []  # [since, until)
+    assert window(since=2, until=3).lines == ["three"] and window(since=2.5, until=2.6).lines == []
+    assert window(since=-5, until=99).lines == everything and window(since=3).lines == ["four"]
+    assert window(since=3.01).lines == []
+    for cut in (-1, 0.5, 1, 1.5, 2, 2.5, 3, 5):  # adjacent windows split the log exactly
+        assert window(until=cut).lines + window(since=cut).lines == everything
+    assert window(since=1.5, max_lines=1) == LogTail(["four"], True, True)
+    assert window(since=1.5, max_lines=0) == LogTail([], True, True)
+    naive = at(1.5).replace(tzinfo=None)
+    assert read_lines(log, since=naive, index_path=index).lines == ["three", "four"]
+
+    with log.open("ab") as f:
+        f.write(b"five\n")  # not sampled yet: counts as written now
+    future = datetime.now(UTC) + timedelta(hours=1)
+    assert read_lines(log, until=future, index_path=index).lines == [*everything, "five"]
+    assert window(since=3.5).lines == ["five"] and read_lines(log, since=future, index_path=index).lines == []
+    with index.open("ab") as f:
+        f.write(b"\x01\x02\x03")  # a record cut short is ignored
+    assert window(since=1.5).lines == ["three", "four", "five"]
+
+    all_lines = LogTail([*everything, "five"], False, False)
+    assert read_lines(log, since=at(1.5), index_path=tmp_path / "missing.idx") == all_lines
+    assert read_lines(log, since=at(1.5)) == all_lines  # no index given
+    index.write_bytes(b"NOTANIDX" + bytes(40))
+    assert read_lines(log, since=at(1.5), index_path=index) == all_lines
+    LogIndexWriter(log, index).start(now=t0)  # a header and one sample: all is after t0
+    assert window(until=-1).lines == [] and window(since=-1).lines == all_lines.lines
+
+    log.write_bytes(b"z" * 1000 + b"\n" + b"y\n" * 100)
+    monkeypatch.setattr(executor_module, "FULL_LOG_BYTES", 500)  # the whole-log cap, read from the end
+    assert read_lines(log) == LogTail(["y"] * 100, True)
+    assert read_lines(log, 200) == LogTail(["z" * 1000, *["y"] * 100], False)  # max_lines: the tail cap
+    assert tail_lines(log) == LogTail(["z" * 1000, *["y"] * 100], False)
+
+
+async def test_a_whole_big_log_is_read_fast_and_windows_read_only_their_bytes(
+    provider: LocalProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = await wait_terminal(provider, (await provider.create_job(request(provider, "echo small"))).job_id)
+    jid, pod = job.job_id, job.pods[0].pod_id
+    path = provider.executor.log_path(jid, pod)
+    chunk_lines, chunks = 90_000, 10
+    t0 = time.time() - 100
+    path.write_bytes(b"")
+    writer = LogIndexWriter(path, provider.executor.index_path(jid, pod))
+    writer.start(now=t0)
+    with path.open("ab") as f:
+        for c in range(chunks):  # ~20 MB, chunk c "written" at t0 + c + 1
+            f.write(b"".join(b"line %07d .........\n" % i for i in range(c * chunk_lines, (c + 1) * chunk_lines)))
+            f.flush()
+            writer.sample(now=t0 + c + 1)
+    size = path.stat().st_size
+    assert size > 19_000_000
+
+    read_bytes = 0
+    real_open = builtins.open
+
+    def counting_open(*args: Any, **kwargs: Any) -> Any:
+        f = real_open(*args, **kwargs)
+        real_read = f.read
+
+        def read(n: int = -1) -> bytes:
+            nonlocal read_bytes
+            data = real_read(n)
+            read_bytes += len(data)
+            return data
+
+        f.read = read
+        return f
+
+    monkeypatch.setattr(executor_module, "open", counting_open, raising=False)
+    started = time.perf_counter()
+    page = await provider.pod_logs(jid, pod)
+    full_s = time.perf_counter() - started
+    assert len(page.lines) == chunks * chunk_lines and page.truncated is False  # > 8 MiB: the whole log
+    assert (
+        page.lines[0] == "line 0000000 ........." and page.lines[-1] == f"line {chunks * chunk_lines - 1:07d} ........."
+    )
+    assert read_bytes == size
+
+    read_bytes = 0
+    started = time.perf_counter()
+    page = await provider.pod_logs(jid, pod, max_lines=100)
+    tail_s = time.perf_counter() - started
+    assert len(page.lines) == 100 and page.truncated is True and read_bytes < 256 * 1024
+    print(
+        f"20 MB log: whole {full_s * 1000:.0f} ms, last 100 lines {tail_s * 1000:.1f} ms, ratio {full_s / tail_s:.0f}"
+    )
+    assert full_s < 5.0 and tail_s < 1.0
+
+    read_bytes = 0  # chunks 3 and 4: only their bytes (and a byte before) are read
+    page = await provider.pod_logs(
+        jid, pod, since=datetime.fromtimestamp(t0 + 3.5, UTC), until=datetime.fromtimestamp(t0 + 5.5, UTC)
+    )
+    assert len(page.lines) == 2 * chunk_lines and page.truncated is False
+    assert (
+        page.lines[0] == f"line {3 * chunk_lines:07d} ........."
+        and page.lines[-1] == f"line {5 * chunk_lines - 1:07d} ........."
+    )
+    assert read_bytes <= 2 * size // chunks + 16
+    read_bytes = 0
+    page = await provider.pod_logs(jid, pod, max_lines=10, until=datetime.fromtimestamp(t0 + 5.5, UTC))
+    assert page.lines[-1] == f"line {5 * chunk_lines - 1:07d} ........." and len(page.lines) == 10 and page.truncated
+    assert read_bytes < 256 * 1024
 
 
 def test_executor_rejects_bad_runs(state_dir: Path) -> None:

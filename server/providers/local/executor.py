@@ -23,16 +23,30 @@ worker thread, e.g. ``anyio.to_thread.run_sync``, in async code)::
     ex.run_ids(limit=None) -> list[str]           # newest first
     ex.stop(run_id, wait_seconds=0.0) -> RunState # terminal runs come back unchanged
     ex.wait(run_id, timeout) -> RunState          # until terminal or timeout
-    ex.tail_log(run_id, pod_id, max_lines=None) -> LogTail(lines, truncated)
+    ex.read_log(run_id, pod_id, max_lines=None, since=None, until=None) -> LogTail(lines, truncated, windowed)
+                                                  # lines written in [since, until) (datetimes; naive = UTC),
+                                                  # the last max_lines; all (<= 64 MiB from the end) if None
+    ex.tail_log(run_id, pod_id, max_lines=None) -> LogTail   # the last lines, reading <= 8 MiB from the end
     ex.log_path(run_id, pod_id) -> Path
+    ex.index_path(run_id, pod_id) -> Path         # the log's time index
     ex.events(run_id, pod_id=None) -> list[RunEvent]   # oldest first
     ex.delete(run_id)                             # terminal runs only; removes rows, logs and workdir
     ex.db                                         # the Database, for callers' own tables (see store.py)
     record_event(conn, run_id, pod_id, message)   # add an event of the caller's inside its transaction
 
 Layout: ``<state_dir>/executor.db``; per run ``<state_dir>/jobs/<run_id>/`` holding ``logs/<pod_id>.log``
-(stdout and stderr of the pod, merged), ``supervisor.log`` and, by default, ``work/`` (the pods' shared
-working directory).
+(stdout and stderr of the pod, merged), ``logs/<pod_id>.idx`` (the log's time index), ``supervisor.log``
+and, by default, ``work/`` (the pods' shared working directory).
+
+Log times: pods write straight to their log files, so lines carry no timestamps. Instead the supervisor
+samples each live pod's log size every ``LOG_INDEX_SECONDS`` (0.5 s) and appends ``(UTC time, size)`` to
+the pod's ``.idx`` when the size changed, plus a first sample before the pod starts and a last one at
+its exit. ``read_log`` maps ``since``/``until`` to byte offsets through it (binary search) and reads only
+that byte range; a line counts as written when the first sample that saw its first byte was taken (up to
+~0.5 s late; bytes no sample saw yet count as written now). Index format: a 16-byte header
+(``b"CJLOGIDX"``, uint32 version 1, uint32 0), then 16-byte little-endian records (float64 Unix time,
+uint64 log size), in time order; a trailing partial record is ignored. A missing or unreadable index
+means no window: the whole log is returned, with ``LogTail.windowed`` False.
 
 Run statuses (DLC-like raw names): Creating -> Running -> (Stopping ->) Succeeded | Failed | Stopped.
 Pod statuses: Pending -> Running -> Succeeded | Failed | Stopped (terminated by the supervisor).
@@ -54,6 +68,7 @@ and ``CLOUDJOBS_RUN_ID=<run_id>`` (which also lets the executor recognise its po
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import os
@@ -61,14 +76,15 @@ import re
 import shutil
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple, overload
 
 from server.errors import CloudJobsError, InvalidRequest, NotFound
 from server.providers.local.store import EXECUTOR_SCHEMA, Database, to_datetime
@@ -97,7 +113,9 @@ SCRUBBED_ENV_PREFIXES: tuple[str, ...] = ("ALIBABA_CLOUD_", "ALICLOUD_", "ALIYUN
 SUPERVISOR_MODULE = "server.providers.local.supervisor"
 # A run with no supervisor PID this long after creation lost its launcher (it crashed mid-launch).
 LAUNCH_TIMEOUT_SECONDS = 60.0
-DEFAULT_TAIL_BYTES = 8 * 1024 * 1024
+DEFAULT_TAIL_BYTES = 8 * 1024 * 1024  # most bytes read for a log's last N lines
+FULL_LOG_BYTES = 64 * 1024 * 1024  # most bytes read for a whole log (from its end)
+LOG_INDEX_SECONDS = 0.5  # the supervisor samples each pod's log size about this often (when it changed)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -168,7 +186,8 @@ class RunEvent:
 @dataclass(frozen=True)
 class LogTail:
     lines: list[str]
-    truncated: bool
+    truncated: bool  # older lines (of the window, when one was applied) were left out
+    windowed: bool = False  # since/until were applied through the log's time index
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -262,43 +281,247 @@ def tail_lines(path: Path, max_lines: int | None = None, max_bytes: int = DEFAUL
     Reads at most ``max_bytes`` (plus one block): older content is dropped and reported as truncated.
     Decodes UTF-8 with replacement characters; a missing file is an empty log.
     """
+    return read_lines(path, max_lines, max_bytes=max_bytes)
+
+
+def read_lines(
+    path: Path,
+    max_lines: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    index_path: Path | None = None,
+    max_bytes: int | None = None,
+) -> LogTail:
+    """The lines of ``path`` written in ``[since, until)`` (either bound optional), the last ``max_lines``.
+
+    The window is mapped to a byte range through the log's time index (``index_path``, see
+    ``LogIndexWriter``); only that range is read. A line belongs to the window when its first byte does:
+    the window starts at the first whole line at or after the offset for ``since`` and ends with the line
+    holding the last byte before the offset for ``until``, so windows ``[a, b)`` and ``[b, c)`` split a
+    log without gaps or overlaps. Times are those of the index sample that first saw a byte (up to
+    ~``LOG_INDEX_SECONDS`` after it was written); bytes no sample has seen yet count as written now.
+    Naive datetimes are UTC. Without a usable index the bounds are ignored (``LogTail.windowed`` False).
+
+    At most ``max_bytes`` are read, from the end of the range: ``FULL_LOG_BYTES`` when ``max_lines`` is
+    None, else ``DEFAULT_TAIL_BYTES``; older bytes are dropped and reported as truncated. Decodes UTF-8
+    with replacement characters; a missing file is an empty log.
+    """
     if max_lines is not None and max_lines < 0:
         raise InvalidRequest(f"max_lines must be 0 or more, got {max_lines}")
+    if max_bytes is None:
+        max_bytes = FULL_LOG_BYTES if max_lines is None else DEFAULT_TAIL_BYTES
     try:
         f = open(path, "rb")
     except FileNotFoundError:
         return LogTail([], False)
     with f:
+        now = time.time()
         size = f.seek(0, os.SEEK_END)
-        if max_lines == 0:
-            return LogTail([], size > 0)
+        lo, hi, at_line_start, windowed = 0, size, True, False
+        if (since is not None or until is not None) and index_path is not None:
+            with _open_index(index_path) as index:
+                if index is not None:
+                    windowed = True
+                    if since is not None:
+                        start = _offset_at(index, _timestamp(since), now, size)
+                        if start > 0:  # keep the line starting there, if one does
+                            lo, at_line_start = start - 1, False
+                    if until is not None:
+                        hi = _line_end(f, _offset_at(index, _timestamp(until), now, size), size)
+        if hi <= lo or (not at_line_start and hi <= lo + 1):
+            return LogTail([], False, windowed)
+        return _read_range(f, lo, hi, max_lines, max_bytes, at_line_start, windowed)
+
+
+def _timestamp(t: datetime) -> float:
+    return (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).timestamp()
+
+
+def _offset_at(index: _LogIndex, t: float, now: float, size: int) -> int:
+    """The log's size at time ``t``: that of the last sample before ``t`` (the whole file from now on)."""
+    if t > now:
+        return size
+    k = bisect.bisect_left(index, t, key=lambda record: record[0])
+    return min(index[k - 1][1], size) if k else 0
+
+
+def _line_end(f: BinaryIO, offset: int, size: int, scan_limit: int = 1024 * 1024) -> int:
+    """``offset`` when it starts a line, else the end of the line around it (cut ``scan_limit`` further)."""
+    if offset <= 0 or offset >= size:
+        return max(0, min(offset, size))
+    f.seek(offset - 1)
+    if f.read(1) == b"\n":
+        return offset
+    pos = offset
+    while pos < size and pos - offset < scan_limit:
+        data = f.read(min(64 * 1024, size - pos))
+        if not data:
+            break
+        nl = data.find(b"\n")
+        if nl >= 0:
+            return pos + nl + 1
+        pos += len(data)
+    return pos
+
+
+def _read_range(
+    f: BinaryIO,
+    lo: int,
+    hi: int,
+    max_lines: int | None,
+    max_bytes: int,
+    at_line_start: bool,
+    windowed: bool,
+) -> LogTail:
+    """The lines of bytes ``[lo, hi)``, the last ``max_lines``, reading at most ``max_bytes`` (plus one
+    block) backwards from ``hi``. Unless ``at_line_start``, everything up to the first newline is dropped."""
+    if max_lines == 0:
+        return LogTail([], True, windowed)
+    if max_lines is None:  # everything up to the cap: one read
+        pos = max(lo, hi - max_bytes)
+        f.seek(pos)
+        buf = f.read(hi - pos)
+    else:
         block = 64 * 1024
-        pos = size
+        pos = hi
         chunks: list[bytes] = []
         newlines = 0
-        read = 0
-        while pos > 0 and read < max_bytes:
-            step = min(block, pos)
+        while pos > lo and hi - pos < max_bytes:
+            step = min(block, pos - lo)
             pos -= step
             f.seek(pos)
             data = f.read(step)
             chunks.append(data)
-            read += len(data)
             newlines += data.count(b"\n")
-            if max_lines is not None and newlines > max_lines:
+            if newlines > max_lines:
                 break
-    buf = b"".join(reversed(chunks))
-    parts = buf.split(b"\n")
-    if buf.endswith(b"\n"):
-        parts.pop()
-    truncated = pos > 0
-    if truncated and len(parts) > 1:
-        parts = parts[1:]  # the first one is a partial line
-    if max_lines is not None and len(parts) > max_lines:
-        parts = parts[-max_lines:]
+        buf = b"".join(reversed(chunks))
+    truncated = pos > lo
+    text = buf.decode("utf-8", errors="replace")
+    del buf
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    if (truncated and len(lines) > 1) or (not truncated and not at_line_start):
+        del lines[0]  # a partial line (cut by the cap, or begun before the window)
+    if max_lines is not None and len(lines) > max_lines:
+        lines = lines[-max_lines:]
         truncated = True
-    lines = [p.decode("utf-8", errors="replace").removesuffix("\r") for p in parts]
-    return LogTail(lines, truncated)
+    if "\r" in text:
+        lines = [line.removesuffix("\r") for line in lines]
+    return LogTail(lines, truncated, windowed)
+
+
+# Time index of a pod's log, ``<logs>/<pod_id>.idx``: a 16-byte header (``_INDEX_MAGIC``, version, zero),
+# then 16-byte little-endian records ``(unix time as float64, log size in bytes as uint64)``, appended by
+# the supervisor in time order. A trailing partial record (a write cut short) is ignored.
+_INDEX_MAGIC = b"CJLOGIDX"
+_INDEX_VERSION = 1
+_INDEX_HEADER = _INDEX_MAGIC + struct.pack("<II", _INDEX_VERSION, 0)
+_INDEX_RECORD = struct.Struct("<dQ")
+
+
+class LogIndexWriter:
+    """Appends ``(time, size)`` samples of one pod's log to its index file; used by the supervisor.
+
+    ``start()`` (before the pod starts) creates the file with a first sample; ``sample()`` appends one
+    when the size changed (``force`` for the final one at the pod's exit). Never raises: a log without a
+    usable index is read whole, so an error (a full disk) only disables the index.
+    """
+
+    def __init__(self, log: Path, index: Path) -> None:
+        self.log = log
+        self.index = index
+        self.last_size: int | None = None
+        self.enabled = True
+
+    def start(self, now: float | None = None) -> None:
+        self._write(os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _INDEX_HEADER, True, now)
+
+    def sample(self, *, force: bool = False, now: float | None = None) -> None:
+        """Append ``(now, size)`` when the log's size changed (always with ``force``); ``now`` defaults to
+        the time just after reading the size, so every byte below it was written by then."""
+        self._write(os.O_WRONLY | os.O_APPEND, b"", force, now)
+
+    def _write(self, flags: int, prefix: bytes, force: bool, now: float | None) -> None:
+        if not self.enabled:
+            return
+        try:
+            size = os.stat(self.log).st_size
+        except OSError:
+            return
+        if size == self.last_size and not force:
+            return
+        data = prefix + _INDEX_RECORD.pack(time.time() if now is None else now, size)
+        try:
+            fd = os.open(self.index, flags, 0o644)
+        except OSError:
+            self.enabled = False
+            return
+        try:
+            end = os.lseek(fd, 0, os.SEEK_END)
+            if os.write(fd, data) != len(data):
+                raise OSError("short write")
+            self.last_size = size
+        except OSError:
+            self.enabled = False
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, end)  # no partial record in the middle of the file
+        finally:
+            os.close(fd)
+
+
+class _LogIndex(Sequence[tuple[float, int]]):
+    """The records of an open index file, read on demand (``bisect`` reads about log2(n) of them)."""
+
+    def __init__(self, fd: int, count: int) -> None:
+        self.fd = fd
+        self._n = count
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> tuple[float, int]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[tuple[float, int]]: ...
+
+    def __getitem__(self, i: int | slice) -> tuple[float, int] | Sequence[tuple[float, int]]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._n))]
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError(i)
+        size = _INDEX_RECORD.size
+        data = os.pread(self.fd, size, len(_INDEX_HEADER) + i * size)
+        if len(data) != size:
+            raise IndexError(i)
+        t, n = _INDEX_RECORD.unpack(data)
+        return t, n
+
+
+@contextlib.contextmanager
+def _open_index(path: Path) -> Iterator[_LogIndex | None]:
+    """The index at ``path``; None when it is missing, empty or not an index."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        fd = -1
+    if fd < 0:
+        yield None
+        return
+    try:
+        size = os.fstat(fd).st_size
+        count = (size - len(_INDEX_HEADER)) // _INDEX_RECORD.size
+        if count <= 0 or os.pread(fd, len(_INDEX_HEADER), 0) != _INDEX_HEADER:
+            yield None
+        else:
+            yield _LogIndex(fd, count)
+    finally:
+        os.close(fd)
 
 
 def _check_name(kind: str, value: str) -> None:
@@ -350,6 +573,11 @@ class Executor:
         _check_name("pod id", pod_id)
         return self.run_dir(run_id) / "logs" / f"{pod_id}.log"
 
+    def index_path(self, run_id: str, pod_id: str) -> Path:
+        """The time index of the pod's log (written by the supervisor; see ``LogIndexWriter``)."""
+        _check_name("pod id", pod_id)
+        return self.run_dir(run_id) / "logs" / f"{pod_id}.idx"
+
     # ----- launch
 
     def launch(
@@ -398,6 +626,7 @@ class Executor:
                     "command": s.command,
                     "env": {**env0, **s.env, RUN_ENV: run_id},
                     "log": str(self.log_path(run_id, s.pod_id)),
+                    "index": str(self.index_path(run_id, s.pod_id)),
                 }
                 for s in specs
             ]
@@ -663,13 +892,36 @@ class Executor:
     # ----- logs and events
 
     def tail_log(self, run_id: str, pod_id: str, max_lines: int | None = None) -> LogTail:
-        """The pod's log (stdout and stderr merged), the last ``max_lines`` lines when given."""
+        """The pod's log (stdout and stderr merged), the last ``max_lines`` lines when given; reads at most
+        ``DEFAULT_TAIL_BYTES`` from the end (``read_log`` reads up to ``FULL_LOG_BYTES`` for a whole log)."""
+        self._check_pod(run_id, pod_id)
+        return tail_lines(self.log_path(run_id, pod_id), max_lines)
+
+    def read_log(
+        self,
+        run_id: str,
+        pod_id: str,
+        max_lines: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> LogTail:
+        """The pod's log lines written in ``[since, until)`` (either optional; naive datetimes are UTC),
+        the last ``max_lines`` of them when given, else all up to ``FULL_LOG_BYTES`` read from the end.
+
+        The window comes from the log's time index (accurate to about ``LOG_INDEX_SECONDS``); a log without
+        one (a run started before indexes existed, a deleted index) is read whole: ``windowed`` is False.
+        See ``read_lines``."""
+        self._check_pod(run_id, pod_id)
+        return read_lines(
+            self.log_path(run_id, pod_id), max_lines, since, until, index_path=self.index_path(run_id, pod_id)
+        )
+
+    def _check_pod(self, run_id: str, pod_id: str) -> None:
         state = self.get(run_id)
         if state.pod(pod_id) is None:
             raise NotFound(
                 f"run {run_id} has no pod {pod_id!r}; its pods are: {', '.join(p.pod_id for p in state.pods)}"
             )
-        return tail_lines(self.log_path(run_id, pod_id), max_lines)
 
     def events(self, run_id: str, pod_id: str | None = None) -> list[RunEvent]:
         """The run's events and its pods' (only ``pod_id``'s when given), oldest first."""

@@ -13,8 +13,9 @@ environment whose packages ``thirdparty_libs`` is checked against) and, on machi
 CUDA_VISIBLE_DEVICES (the pod's own GPUs for a GPU spec, none for a CPU spec).
 
 Limits: workers are not pinned to CPUs and memory is not capped; the spec only bounds what a request
-may ask for against what the machine has. Pod logs carry no per-line timestamps, so ``pod_logs``
-ignores ``since``/``until``.
+may ask for against what the machine has. Pod log lines carry no timestamps of their own: ``pod_logs``
+maps ``since``/``until`` through the log's time index, which the job's supervisor samples every 0.5 s (so
+a line's time may be up to ~0.5 s late); jobs without an index get their whole log.
 """
 
 from __future__ import annotations
@@ -458,16 +459,25 @@ class LocalProvider:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> LogPage:
-        """The pod's log (stdout and stderr merged). ``since``/``until`` are ignored: local logs carry no
-        per-line timestamps."""
+        """The pod's log (stdout and stderr merged): the lines written in ``[since, until)`` (either bound
+        optional; naive datetimes are UTC), then the last ``max_lines`` of them when given. Without
+        ``max_lines`` the whole log (or window) comes back, up to 64 MiB read from its end; ``truncated``
+        says older lines were left out.
+
+        Lines have no timestamps of their own: the window is mapped through the log's time index, kept by
+        the job's supervisor (sampled every 0.5 s, so a line counts as written up to ~0.5 s late), and only
+        that part of the file is read. A log without an index (a job from before indexes existed) is
+        returned whole, as if no window had been asked."""
         if max_lines is not None and max_lines < 0:
             raise InvalidRequest(f"max_lines must be 0 or more, got {max_lines}")
-        return await anyio.to_thread.run_sync(self._pod_logs, job_id, pod_id, max_lines)
+        return await anyio.to_thread.run_sync(self._pod_logs, job_id, pod_id, max_lines, since, until)
 
-    def _pod_logs(self, job_id: str, pod_id: str, max_lines: int | None) -> LogPage:
+    def _pod_logs(
+        self, job_id: str, pod_id: str, max_lines: int | None, since: datetime | None, until: datetime | None
+    ) -> LogPage:
         job = self._get(job_id)
         _check_pod(job, pod_id)
-        tail = self.executor.tail_log(job_id, pod_id, max_lines)
+        tail = self.executor.read_log(job_id, pod_id, max_lines, since, until)
         return LogPage(pod_id=pod_id, lines=tail.lines, truncated=tail.truncated)
 
     async def events(self, job_id: str, pod_id: str | None = None) -> list[Event]:

@@ -7,6 +7,8 @@ session), then:
 * records its PID, and finishes the run as Stopped at once if a stop was requested before it started;
 * starts every pod as ``bash -c <command>`` in its own process group, stdout and stderr appended to the
   pod's log file, cwd the run's working directory;
+* keeps each pod's log time index (``<pod_id>.idx``, see ``LogIndexWriter``): a sample before the pod
+  starts, one every ``LOG_INDEX_SECONDS`` while its log grows, and a last one at its exit;
 * waits for the pods (woken by SIGCHLD), recording each exit code or killing signal; when a pod's main
   process exits, whatever it left in its process group is killed (as a container would be);
 * on the first non-zero exit, terminates the other pods and finishes the run Failed;
@@ -37,6 +39,7 @@ from typing import Any
 from server.providers.local.executor import (
     CREATING,
     FAILED,
+    LOG_INDEX_SECONDS,
     MAX_RUNTIME_EXCEEDED,
     PENDING,
     POD_FAILED,
@@ -48,6 +51,7 @@ from server.providers.local.executor import (
     SUCCEEDED,
     SUPERVISOR_ERROR,
     TERMINAL,
+    LogIndexWriter,
     describe_exit,
     format_seconds,
     killpg_quietly,
@@ -65,6 +69,7 @@ class _Pod:
     command: str
     env: dict[str, str]
     log: Path
+    index: LogIndexWriter | None = None
     proc: subprocess.Popen[bytes] | None = None
     exit_code: int | None = None
     signum: int | None = None
@@ -133,6 +138,7 @@ class Supervisor:
         deadline = started + self.max_runtime if self.max_runtime else None
         kill_at: float | None = None
         next_db_poll = started + DB_POLL_SECONDS
+        next_index = started + LOG_INDEX_SECONDS
 
         while True:
             exited = self._reap()
@@ -190,7 +196,12 @@ class Supervisor:
 
             if now >= next_db_poll:
                 next_db_poll = now + DB_POLL_SECONDS
-            timeouts = [next_db_poll - now]
+            if now >= next_index:
+                next_index = now + LOG_INDEX_SECONDS
+                for pod in self.pods:
+                    if pod.index is not None and pod.proc is not None and not pod.done:
+                        pod.index.sample()
+            timeouts = [next_db_poll - now, next_index - now]
             if deadline is not None and self.outcome is None:
                 timeouts.append(deadline - now)
             if kill_at is not None:
@@ -211,6 +222,8 @@ class Supervisor:
         now = time.time()
         started: list[_Pod] = []
         for pod in self.pods:
+            if pod.index is not None:
+                pod.index.start()
             try:
                 with open(pod.log, "ab") as log:
                     pod.proc = subprocess.Popen(
@@ -281,6 +294,8 @@ class Supervisor:
                     pod.exit_code = rc
                 # Whatever the pod's main process left behind in its group goes with it.
                 killpg_quietly(pod.proc.pid, signal.SIGKILL)
+                if pod.index is not None:
+                    pod.index.sample(force=True)
                 exited.append(pod)
             if wait <= 0 or all(p.done for p in self.pods) or time.monotonic() >= deadline:
                 break
@@ -388,7 +403,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
     signal.signal(signal.SIGCHLD, lambda _s, _f: None)  # wakes the loop through the wakeup fd
 
-    pods = [_Pod(p["pod_id"], p["command"], dict(p["env"]), Path(p["log"])) for p in payload["pods"]]
+    pods = [
+        _Pod(
+            p["pod_id"],
+            p["command"],
+            dict(p["env"]),
+            Path(p["log"]),
+            LogIndexWriter(Path(p["log"]), Path(p["index"])) if p.get("index") else None,
+        )
+        for p in payload["pods"]
+    ]
     sup = Supervisor(Database(args.db), args.run, pods, read_fd, stop_signal)
     return sup.run()
 
