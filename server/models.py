@@ -119,6 +119,9 @@ class JobRequest(_Model):
     workspace_id: str | None = None
     resource_id: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
+    priority: int | None = Field(default=None, description="Scheduling priority, higher first (DLC: 1-9)")
+    sanity_check: bool = Field(default=False, description="Run the platform's pre-flight checks first")
+    sanity_check_args: str | None = None
 
 
 class Pod(_Model):
@@ -152,6 +155,8 @@ class Job(_Model):
     reason_code: str | None = None
     max_runtime_minutes: float | None = None
     tags: dict[str, str] = Field(default_factory=dict)
+    priority: int | None = None
+    resource_id: str | None = Field(default=None, description="Resource quota the job runs on; None: public")
 
 
 class Event(_Model):
@@ -166,3 +171,66 @@ class LogPage(_Model):
     pod_id: str
     lines: list[str]
     truncated: bool = Field(default=False, description="True when the provider had more lines than returned")
+
+
+MetricKind = Literal["cpu", "memory", "gpu_core", "gpu_memory"]
+METRIC_KINDS: tuple[str, ...] = ("cpu", "memory", "gpu_core", "gpu_memory")
+
+
+class MetricPoint(_Model):
+    time: datetime
+    value: float
+
+
+class PodMetricSeries(_Model):
+    """One resource metric of one pod over time, as the platform samples it."""
+
+    pod_id: str
+    metric: MetricKind
+    unit: str = Field(default="%", description="'%' of what the pod was allocated")
+    points: list[MetricPoint] = Field(description="Oldest first")
+
+
+class SanityCheckResult(_Model):
+    """One pre-flight check (DLC: SanityCheckResultItem)."""
+
+    check_number: int
+    phase: str = Field(
+        description="e.g. CheckInit, DeviceCheck, SingleNodeCommCheck, TwoNodeCommCheck, AllNodeCommCheck"
+    )
+    status: str = Field(description="e.g. Succeeded, Failed, Running")
+    message: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class QueueMeta(_Model):
+    queue: str
+    position: int | None = None
+    quota_id: str | None = None
+
+
+class WorkloadInfo(_Model):
+    """Seed 000's GetWorkloadInfo view of a job: where it stands in a queue, if it is in one."""
+
+    job_id: str
+    name: str | None = None
+    workload_type: str | None = None
+    workspace_id: str | None = None
+    workspace_name: str | None = None
+    status: str = Field(description="Pending, Running, Succeeded or Failed (the seed's WorkloadStatus)")
+    created_at: datetime | None = None
+    enqueued_at: datetime | None = None
+    user_id: str | None = None
+    user_name: str | None = None
+    tenant_id: str | None = None
+    priority: int | None = None
+    is_scheduled: bool | None = None
+    in_quota: bool = Field(description="False when the job runs on public resources and is not queued in a quota")
+    queue_position: int | None = Field(default=None, description="1 = next to be scheduled")
+    quota_id: str | None = None
+    quota_name: str | None = None
+    queue_metas: list[QueueMeta] = Field(default_factory=list)
+    source: str = Field(description="Where the information came from, e.g. 'PaiStudio ListQuotaWorkloads'")
+    unavailable: list[str] = Field(default_factory=list, description="Seed fields this platform does not report")
+    note: str = ""

@@ -10,7 +10,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from server.models import Accelerator, Event, Image, Job, JobRequest, JobStatus, LogPage, Price, Spec
+from server.models import (
+    Accelerator,
+    Event,
+    Image,
+    Job,
+    JobRequest,
+    JobStatus,
+    LogPage,
+    MetricKind,
+    PodMetricSeries,
+    Price,
+    SanityCheckResult,
+    Spec,
+    WorkloadInfo,
+)
 
 # Tag keys the server puts on every job it creates; cleanup and idempotent retries rely on them.
 TAG_CREATED_BY = "cloudjobs-mcp"
@@ -68,11 +82,30 @@ class Provider(Protocol):
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> LogPage:
-        """The pod's log, the last ``max_lines`` lines when given."""
+        """The pod's log written in [since, until), the last ``max_lines`` lines when given; with no
+        ``max_lines`` the whole log up to the provider's cap (``truncated`` when older lines were dropped)."""
         ...
 
     async def events(self, job_id: str, pod_id: str | None = None) -> list[Event]:
         """The job's events (and its pods' when ``pod_id`` is None), oldest first."""
+        ...
+
+    async def metrics(
+        self, job_id: str, metric: MetricKind, *, since: datetime | None = None, step_seconds: int | None = None
+    ) -> list[PodMetricSeries]:
+        """One resource metric for every pod of the job, oldest point first (bounded by the platform)."""
+        ...
+
+    async def sanity_checks(self, job_id: str) -> list[SanityCheckResult]:
+        """The job's pre-flight check results; empty when it ran without them."""
+        ...
+
+    async def workload_info(self, job_id: str) -> WorkloadInfo:
+        """Queue position, priority and quota of the job (seed 000's view)."""
+        ...
+
+    async def error_info(self, job_id: str) -> str | None:
+        """The platform's own diagnosis of a failed job, when it has one (PaiStudio GetTrainingJobErrorInfo)."""
         ...
 
     async def aclose(self) -> None: ...
