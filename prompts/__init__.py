@@ -25,12 +25,13 @@ Follow this workflow, in order:
 """
 
 DEBUG_FAILED_JOB = """\
-Job {job_id} did not succeed. Find out why and tell me how to fix it.
-1. Call get_job for its status, reason and pods.
-2. Call get_job_logs (every pod) and find the first error: a Python traceback, an out-of-memory kill
-   (exit code 137), an NCCL or CUDA error, a missing file or package, a bad command.
+Job {job_id} did not succeed (or looks stuck). Find out why and tell me how to fix it.
+1. Call diagnose_job: it gathers status, reason, the platform's error info, events, sanity checks, the
+   error block of the failing pod's log and metric warnings, and names a verdict with its evidence.
+2. If the evidence is thin, read get_job_logs (grep for the error) and get_job_events; for a slow or idle
+   job, get_job_metrics; for a job that waits, get_workload_info (queue position).
 3. Quote the relevant lines, name the failing pod, and say what to change: the command, the spec (more
-   memory or a GPU), the image, or the max runtime.
+   memory or a GPU), the image, the max runtime, or the queue/quota.
 4. Do not create a new job on your own: if a rerun makes sense, quote it with estimate_cost and ask me.
 {focus}"""
 

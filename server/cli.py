@@ -1,4 +1,4 @@
-"""The ``cloudjobs-mcp`` command: serve (stdio or HTTP), demo, --version."""
+"""The ``cloudjobs-mcp`` command: serve (stdio or HTTP), demo, sandbox, --version."""
 
 from __future__ import annotations
 
@@ -19,8 +19,19 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--http", action="store_true", help="serve streamable HTTP on 127.0.0.1 instead of stdio")
     serve.add_argument("--port", type=int, default=8765, help="HTTP port (with --http)")
     demo = sub.add_parser("demo", help="walk the whole workflow with a small real job")
-    demo.add_argument("--provider", default="local", choices=["local"], help="where the demo job runs")
+    demo.add_argument(
+        "--provider",
+        default="local",
+        choices=["local", "pai-sandbox"],
+        help="where the demo job runs: this machine, or the pai provider against a PAI sandbox started for it",
+    )
     demo.add_argument("--keep", action="store_true", help="keep the demo's state directory")
+    sandbox = sub.add_parser(
+        "sandbox", help="run an offline PAI sandbox (PAI-DLC, AIWorkspace, ECS DescribePrice) on loopback"
+    )
+    from server.sandbox.cli import add_arguments
+
+    add_arguments(sandbox)
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -33,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         from server.demo import run_demo
 
         return run_demo(provider=args.provider, keep=args.keep)
+    if args.command == "sandbox":
+        from server.sandbox.runner import run
+
+        return run(args)
     return _serve(http=getattr(args, "http", False), port=getattr(args, "port", 8765))
 
 

@@ -37,6 +37,7 @@ class Settings(BaseModel):
     pai_endpoint_dlc: str | None = None
     pai_endpoint_aiworkspace: str | None = None
     pai_endpoint_ecs: str | None = None
+    pai_endpoint_paistudio: str | None = None
     pai_endpoint_sts: str | None = None
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=4, ge=0, le=10)

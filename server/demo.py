@@ -1,4 +1,9 @@
-"""``cloudjobs-mcp demo``: the whole workflow through a real MCP client, over stdio, with a real job."""
+"""``cloudjobs-mcp demo``: the whole workflow through a real MCP client, over stdio, with a real job.
+
+``--provider local`` runs it on this machine; ``--provider pai-sandbox`` starts a PAI sandbox on a free
+loopback port and runs the same workflow through the MCP server's ``pai`` provider over real HTTP
+(signed calls, specs and CNY prices from the sandbox, the seed's image strategy, a real job).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ import shlex
 import shutil
 import sys
 import tempfile
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -40,11 +47,11 @@ def _data(result: CallToolResult) -> dict[str, Any]:
     return result.structured_content
 
 
-async def _demo(env: dict[str, str]) -> bool:
+async def _demo(env: dict[str, str], *, prices: bool = False) -> bool:
     async def on_elicit(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
         if isinstance(params, ElicitRequestFormParams):
             _say("The server asks the human", params.message)
-            print("-> the demo answers: yes, launch it")
+            print("-> the demo answers: yes")
             return ElicitResult(action="accept", content={"confirm": True})
         return ElicitResult(action="decline")
 
@@ -57,6 +64,24 @@ async def _demo(env: dict[str, str]) -> bool:
         lines = [f"  {s['instance_type']}: {s['cpu']} vCPU, {s['memory_gb']:g} GiB" for s in specs["specs"]]
         _say("1. list_ecs_specs (CPU: this task needs no GPU)", "\n".join(lines))
         spec = specs["specs"][0]["instance_type"]
+        if prices:  # the listing has no prices until quoted: quote the smallest specs to compare them
+            rows = []
+            for s in specs["specs"][:3]:
+                priced = _data(
+                    await client.call_tool(
+                        "estimate_cost",
+                        {
+                            "ecs_spec": s["instance_type"],
+                            "worker_count": 1,
+                            "estimated_minutes": 1,
+                            "max_runtime_minutes": 5,
+                        },
+                    )
+                )
+                rows.append(
+                    f"  {s['instance_type']}: {priced['currency']} {priced['per_worker_hourly']:g}/hour per worker"
+                )
+            _say("1b. prices (estimate_cost, from ECS DescribePrice)", "\n".join(rows))
 
         image = _data(await client.call_tool("resolve_image", {"job_type": "PyTorchJob", "chip_type": "CPU"}))
         _say("2. resolve_image", f"  {image['uri']}: {image['note']}")
@@ -115,11 +140,44 @@ async def _demo(env: dict[str, str]) -> bool:
         return bool(waited["outcome"] == "succeeded")
 
 
+async def _sandbox_demo(state: str) -> bool:
+    """Start a PAI sandbox in this process and run the demo's MCP server against it."""
+    from server.sandbox import SandboxSettings, serve
+
+    settings = SandboxSettings(
+        state_dir=Path(state) / "sandbox", creating_seconds=0.5, queuing_seconds=0.5, stop_grace_seconds=2.0
+    )
+    async with serve(settings) as running:
+        _say(
+            "Started a PAI sandbox",
+            f"  {running.url}: PAI-DLC, AIWorkspace and ECS DescribePrice on one loopback port\n"
+            f"  the MCP server's pai provider reaches it through CLOUDJOBS_PAI_ENDPOINT_DLC/_AIWORKSPACE/_ECS and\n"
+            f"  signs every call with the sandbox's generated AccessKey {running.access_key.access_key_id}",
+        )
+        # Nothing of the user's own cloud setup may leak into the rehearsal (credentials, workspace, region).
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("ALIBABA_CLOUD_", "CLOUDJOBS_PAI_")) and k != "CLOUDJOBS_REGION"
+        }
+        env.update(running.env())
+        env["CLOUDJOBS_STATE_DIR"] = str(Path(state) / "mcp")
+        no_proxy = ",".join(filter(None, [os.environ.get("NO_PROXY") or os.environ.get("no_proxy"), "127.0.0.1"]))
+        env["NO_PROXY"] = env["no_proxy"] = no_proxy
+        ok = await _demo(env, prices=True)
+        counts = Counter(c.action for c in running.sandbox.calls if c.status == 200)
+        _say(
+            "The sandbox answered these signed calls",
+            "  " + ", ".join(f"{action} x{n}" for action, n in sorted(counts.items())),
+        )
+        return ok
+
+
 def run_demo(*, provider: str = "local", keep: bool = False) -> int:
     state = tempfile.mkdtemp(prefix="cloudjobs-demo-")
     env = {**os.environ, "CLOUDJOBS_PROVIDER": provider, "CLOUDJOBS_STATE_DIR": state}
     try:
-        ok = anyio.run(_demo, env)
+        ok = anyio.run(_sandbox_demo, state) if provider == "pai-sandbox" else anyio.run(_demo, env)
     finally:
         if keep:
             print(f"\nstate kept in {state}")

@@ -174,7 +174,7 @@ class LogPage(_Model):
 
 
 MetricKind = Literal["cpu", "memory", "gpu_core", "gpu_memory"]
-METRIC_KINDS: tuple[str, ...] = ("cpu", "memory", "gpu_core", "gpu_memory")
+METRIC_KINDS: tuple[MetricKind, ...] = ("cpu", "memory", "gpu_core", "gpu_memory")
 
 
 class MetricPoint(_Model):

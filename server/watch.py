@@ -18,7 +18,7 @@ from typing import Literal
 import anyio
 from pydantic import BaseModel, Field
 
-from server.diagnosis import find_error_block
+from server import verdict
 from server.engine import Engine
 from server.errors import CloudJobsError, NotFound, Throttled
 from server.models import Event, Job, JobStatus, Pod
@@ -36,17 +36,14 @@ _IMAGE = re.compile(r"(?:pull(?:ing)? image|image) \"([^\"]+)\"", re.IGNORECASE)
 WAITING = (JobStatus.CREATING, JobStatus.QUEUING)
 
 
-class ErrorQuote(BaseModel):
-    kind: str
-    line: int
-    lines: list[str]
-
-
 class Failure(BaseModel):
-    error_block: ErrorQuote | None = Field(description="The error found in the failing pod's log; read it first")
+    verdict: str = Field(description="What went wrong, as diagnose_job names it (e.g. out_of_memory, user_code)")
+    next_step: str
+    error_block: list[str] = Field(description="The error found in the failing pod's log; read it first")
     pod_id: str | None
     exit_code: int | None = None
     reason: str | None
+    error_info: str | None = Field(default=None, description="The platform's own diagnosis, when it has one")
     log_tail: list[str] = Field(default_factory=list, description="Last lines of the failing pod's log")
     events: list[str] = Field(default_factory=list, description="The failing pod's (or the job's) last events")
 
@@ -199,12 +196,11 @@ async def _check(engine: Engine, call: _Call, job: Job, limits: Limits) -> WaitR
             return call.result(job, "succeeded", f"Job {job.job_id} succeeded. Call get_job_logs to read its output.")
         failure = await diagnose(engine, job)
         where = f" in pod {failure.pod_id}" if failure.pod_id else ""
-        first = " The error block from its log is in failure.error_block." if failure.error_block else ""
         return call.result(
             job,
             "failed" if job.status is JobStatus.FAILED else "stopped",
-            f"Job {job.job_id} {job.status.value.lower()}{where}: {job.reason or 'no reason given'}.{first} "
-            "The failing pod's last lines and events are in failure; get_job_logs has more.",
+            f"Job {job.job_id} {job.status.value.lower()}{where}: {job.reason or 'no reason given'}. Verdict: "
+            f"{failure.verdict}. {failure.next_step} The error block, log tail and events are in failure.",
             failure=failure,
         )
 
@@ -362,20 +358,20 @@ def failing_pod(job: Job) -> Pod | None:
 
 
 async def diagnose(engine: Engine, job: Job) -> Failure:
-    pod = failing_pod(job)
+    """What a failed or stopped job's result carries: the verdict first, then the evidence to read."""
+    found, lines = await verdict.investigate(engine, job)
     known = engine.known_secrets()
-    tail, raw = await _tail_lines(engine, job, pod)
-    events = await _events(engine, job.job_id, pod.pod_id if pod else None)
-    block = find_error_block(raw)
+    pod = failing_pod(job)
     return Failure(
-        error_block=ErrorQuote(kind=block.kind, line=block.line, lines=[mask(x, known) for x in block.lines])
-        if block
-        else None,
+        verdict=found.verdict,
+        next_step=found.next_step,
+        error_block=found.error_block,
         pod_id=pod.pod_id if pod else None,
         exit_code=pod.exit_code if pod else None,
         reason=job.reason,
-        log_tail=tail,
-        events=_event_lines(events, known),
+        error_info=found.error_info,
+        log_tail=clip_tail([mask(line, known) for line in lines[-TAIL_LINES:]], TAIL_CHARS),
+        events=found.events,
     )
 
 

@@ -301,3 +301,167 @@ def price_body(trade: float, currency: str = "CNY") -> dict[str, Any]:
 
 
 QUOTE_TAGS = {TAG_CREATED_BY: "1", TAG_QUOTE_ID: "q-abc"}
+
+
+# ------------------------------------------------ observability and PaiStudio (shapes: the SDK models)
+
+# PaiStudio's cn-hangzhou host is not pai.cn-hangzhou.aliyuncs.com (endpoints.py, SDK 2.6.2's map).
+STUDIO = "https://pai.cn-hangzhou.data.aliyun.com"
+TRAIN_ID = "train129f212o89d"
+QUOTA_ID = "quota1y9qarq1234"
+
+
+def epoch_ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def job_metrics_body(job_id: str, series: dict[str, list[tuple[datetime, float]]]) -> dict[str, Any]:
+    """DLC GetJobMetrics: ``PodMetrics[].Metrics[]`` with ``Time`` in epoch milliseconds (int)."""
+    return {
+        "JobId": job_id,
+        "RequestId": "req-metrics",
+        "PodMetrics": [
+            {"PodId": pod_id, "Metrics": [{"Time": epoch_ms(t), "Value": v} for t, v in points]}
+            for pod_id, points in series.items()
+        ],
+    }
+
+
+def instance_metrics_body(series: dict[str, list[tuple[str, float]]]) -> dict[str, Any]:
+    """PaiStudio ListTrainingJobInstanceMetrics: ``Time`` is an ISO-8601 string here."""
+    return {
+        "RequestId": "req-instancemetrics",
+        "InstanceMetrics": [
+            {"InstanceId": iid, "NodeName": f"node-{n}", "Metrics": [{"Time": t, "Value": v} for t, v in points]}
+            for n, (iid, points) in enumerate(series.items())
+        ],
+    }
+
+
+def sanity_item(
+    number: int, phase: str, status: str = "Succeeded", message: str = "", minute: int = 0
+) -> dict[str, Any]:
+    return {
+        "CheckNumber": number,
+        "Phase": phase,
+        "Status": status,
+        "Message": message,
+        "StartedAt": f"2024-01-01T00:{minute:02d}:00Z",
+        "FinishedAt": f"2024-01-01T00:{minute:02d}:30Z",
+    }
+
+
+def sanity_results_body(runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """ListJobSanityCheckResults: ``RequestID`` (capital ID) and a list of lists."""
+    return {"RequestID": "req-sanity", "TotalCount": len(runs), "SanityCheckResults": runs}
+
+
+def training_instance(
+    job_id: str = TRAIN_ID, role: str = "worker", index: int = 0, status: str = "Running"
+) -> dict[str, Any]:
+    return {"Name": f"{job_id}-{role}-{index}", "Role": role.capitalize(), "Status": status}
+
+
+def training_job_body(
+    job_id: str = TRAIN_ID,
+    status: str = "Running",
+    *,
+    instances: list[dict[str, Any]] | None = None,
+    resource_id: str | None = None,
+    transitions: list[tuple[str, str]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """PaiStudio GetTrainingJob: ``Scheduler.MaxRunningTimeInSeconds`` a string, instances by Name."""
+    compute: dict[str, Any] = {"EcsSpec": "ecs.gn6i-c4g1.xlarge", "EcsCount": 1, "UseSpotInstance": False}
+    if resource_id:
+        compute = {
+            "ResourceId": resource_id,
+            "ResourceName": "team-quota",
+            "InstanceCount": 2,
+            "InstanceSpec": {"CPU": "8", "GPU": "1", "GPUType": "A10", "Memory": "30", "SharedMemory": "16"},
+        }
+    steps = transitions or [("Creating", "2024-01-01T00:00:00Z"), ("Running", "2024-01-01T00:02:00Z")]
+    body: dict[str, Any] = {
+        "RequestId": "req-trainingjob",
+        "TrainingJobId": job_id,
+        "TrainingJobName": "bert-finetune",
+        "TrainingJobDescription": "",
+        "TrainingJobUrl": f"https://pai.console.aliyun.com/#/training/jobs/{job_id}",
+        "WorkspaceId": "268",
+        "UserId": "1612285282502324",
+        "Status": status,
+        "ReasonCode": "",
+        "ReasonMessage": "",
+        "Priority": 3,
+        "Duration": 600,
+        "GmtCreateTime": "2024-01-01T00:00:00Z",
+        "GmtModifiedTime": "2024-01-01T00:10:00Z",
+        "IsTempAlgo": True,
+        "AlgorithmSpec": {"Image": GPU_IMAGE, "JobType": "PyTorchJob", "Command": ["python", "train.py"]},
+        "ComputeResource": compute,
+        "Instances": instances if instances is not None else [training_instance(job_id)],
+        "Labels": [{"Key": TAG_CREATED_BY, "Value": "1"}],
+        "Scheduler": {"MaxRunningTimeInSeconds": "3600"},
+        "StatusTransitions": [
+            {"Status": s, "StartTime": t, "EndTime": "", "ReasonCode": "", "ReasonMessage": ""} for s, t in steps
+        ],
+        "LatestMetrics": [],
+        "HyperParameters": [],
+        "InputChannels": [],
+        "OutputChannels": [],
+        "Environments": {},
+        "PythonRequirements": [],
+    }
+    body.update(extra)
+    return body
+
+
+def studio_page(key: str, items: list[str], total: int) -> dict[str, Any]:
+    """ListTrainingJobLogs / ListTrainingJobEvents / ...InstanceEvents: ``TotalCount`` is a STRING."""
+    return {"RequestId": "req-page", "TotalCount": str(total), key: items}
+
+
+def queue_info(
+    job_id: str,
+    quota_id: str = QUOTA_ID,
+    *,
+    status: str = "Enqueued",
+    position: int = 3,
+    priority: int = 5,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One ``Workloads[]`` item of PaiStudio ListQuotaWorkloads (QueueInfo)."""
+    item: dict[str, Any] = {
+        "WorkloadId": job_id,
+        "WorkloadName": "train-1",
+        "WorkloadType": "dlc",
+        "WorkloadStatus": "PreAllocation",
+        "Status": status,
+        "Position": position,
+        "Priority": priority,
+        "QuotaId": quota_id,
+        "Name": "test-label-79f5498dd-9qrzs",
+        "QueueStrategy": "PaiStrategyIntelligent",
+        "GmtCreatedTime": "2024-01-01T00:00:00Z",
+        "GmtEnqueuedTime": "2024-01-01T00:00:10Z",
+        "GmtPositionModifiedTime": "2024-01-01T00:05:00Z",
+        "UserId": "1612285282502324",
+        "UserName": "alice",
+        "WorkspaceId": "268",
+        "WorkspaceName": "pai_dlc",
+        "Code": "roleMaximumResource",
+        "CodeType": "ConfigRule",
+        "Reason": "Current GPU Limit is 5, limited by Role PAI.AlgoDeveloper",
+        "Resource": {"CPU": "8", "GPU": "1", "GPUType": "A10", "Memory": "30Gi", "GPUMemory": ""},
+        "UseOversoldResource": False,
+    }
+    item.update(extra)
+    return item
+
+
+def quota_workloads_body(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"RequestId": "req-workloads", "TotalCount": len(items), "Workloads": items}
+
+
+def error_info_body(code: str = "", message: str = "", additional: str = "") -> dict[str, Any]:
+    return {"RequestId": "req-errorinfo", "ErrorInfo": {"Code": code, "Message": message, "AdditionalInfo": additional}}

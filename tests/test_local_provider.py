@@ -522,6 +522,7 @@ async def test_bad_inputs_give_clear_errors_and_create_nothing(provider: LocalPr
 
 
 async def test_unknown_ids_delete_and_list_filters(provider: LocalProvider, state_dir: Path) -> None:
+    needs_cpus(2)  # a running job and a second one at once (with one CPU the second would queue)
     for call in (provider.get_job, provider.stop_job, provider.delete_job, provider.events):
         with pytest.raises(NotFound, match="list_jobs"):
             await call("local-20260101000000-deadbeef")

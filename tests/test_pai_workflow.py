@@ -105,6 +105,10 @@ class FakeDlc:
         if action == "GetJobEvents":
             events = [f"2024-01-01 00:00:00 Created pod: {job_id}-worker-0"]
             return fx.json_response({"JobId": job_id, "Events": events, "RequestId": "r"})
+        if action == "ListJobSanityCheckResults":
+            return fx.json_response({"RequestID": "r", "TotalCount": 0, "SanityCheckResults": []})
+        if action == "GetJobMetrics":
+            return fx.json_response({"JobId": job_id, "PodMetrics": [], "RequestId": "r"})
         if action == "StopJob":
             self.final = "Stopped"
             return fx.json_response({"JobId": job_id, "RequestId": "r"})
@@ -184,7 +188,8 @@ async def test_failed_job_on_pai_reports_reason_and_log_tail(tmp_path, fake):
         done = await wait_done(client, created["job"]["job_id"])
         assert done["outcome"] == "failed" and "ZeroDivisionError" in done["reason"]
         assert done["failure"]["log_tail"][-1] == "ZeroDivisionError: division by zero"
-        assert done["failure"]["error_block"]["lines"][-1] == "ZeroDivisionError: division by zero"
+        assert done["failure"]["error_block"][-1] == "ZeroDivisionError: division by zero"
+        assert done["failure"]["verdict"] == "user_code"
         assert any("Started container" in e for e in done["failure"]["events"])
 
 

@@ -20,6 +20,11 @@ CORE = {
     "list_jobs",
     "stop_job",
     "delete_job",
+    "get_job_events",
+    "get_job_metrics",
+    "diagnose_job",
+    "get_workload_info",
+    "get_sanity_check_results",
 }
 MUTATING = {"create_training_job", "stop_job", "delete_job", "cleanup_jobs"}
 
@@ -35,7 +40,8 @@ async def test_every_tool_has_schemas_annotations_and_a_description(settings):
         assert tool.description and len(tool.description) > 80, name
         ann = tool.annotations
         assert ann is not None and ann.read_only_hint is not None, name
-    for name in ("list_ecs_specs", "resolve_image", "get_job", "list_jobs", "get_job_logs"):
+    read_only = ("list_ecs_specs", "resolve_image", "get_job", "list_jobs", "get_job_logs", "get_job_events")
+    for name in (*read_only, "get_job_metrics", "diagnose_job", "get_workload_info", "get_sanity_check_results"):
         assert tools[name].annotations.read_only_hint is True
     for name in ("stop_job", "delete_job", "cleanup_jobs"):
         assert tools[name].annotations.destructive_hint is True
@@ -67,4 +73,4 @@ async def test_prompts_are_registered_with_arguments(settings):
         assert "count words in a.txt" in text
         assert "Do not default to GPU" in text and "ASK ME" in text
         debug = (await client.get_prompt("debug_failed_job", {"job_id": "local-1"})).messages[0].content.text
-        assert "local-1" in debug and "get_job_logs" in debug
+        assert "local-1" in debug and "diagnose_job" in debug

@@ -43,13 +43,13 @@ async def test_failure_quotes_the_traceback_first(settings):
         result = await wait_done(client, job_id)
         assert result["outcome"] == "failed"
         failure = result["failure"]
-        assert next(iter(failure)) == "error_block"
+        assert list(failure)[:3] == ["verdict", "next_step", "error_block"]  # what to read first
+        assert failure["verdict"] == "user_code"
         block = failure["error_block"]
-        assert block["kind"] == "python_traceback"
-        assert block["lines"][0] == "Traceback (most recent call last):"
-        assert block["lines"][-1].startswith("FileNotFoundError: [Errno 2] No such file or directory")
+        assert block[0] == "Traceback (most recent call last):"
+        assert block[-1].startswith("FileNotFoundError: [Errno 2] No such file or directory")
         assert any("exited with code 1" in e for e in failure["events"])
-        assert len(failure["log_tail"]) <= 30 and failure["log_tail"][-1] == block["lines"][-1]
+        assert len(failure["log_tail"]) <= 30 and failure["log_tail"][-1] == block[-1]
 
 
 async def test_stall_diagnosis_is_included_exactly_once(settings):

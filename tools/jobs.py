@@ -69,6 +69,9 @@ def _request(
     thirdparty_libs: list[str] | None,
     workspace_id: str | None,
     resource_id: str | None,
+    priority: int | None = None,
+    sanity_check: bool = False,
+    sanity_check_args: str | None = None,
 ) -> JobRequest:
     return JobRequest(
         display_name=display_name,
@@ -82,6 +85,9 @@ def _request(
         thirdparty_libs=thirdparty_libs or [],
         workspace_id=workspace_id,
         resource_id=resource_id,
+        priority=priority,
+        sanity_check=sanity_check,
+        sanity_check_args=sanity_check_args,
     )
 
 
@@ -97,6 +103,9 @@ async def confirm_launch(
     thirdparty_libs: list[str] | None,
     workspace_id: str | None,
     resource_id: str | None,
+    priority: int | None,
+    sanity_check: bool,
+    sanity_check_args: str | None,
     ctx: Context[Any, Any],
 ) -> ConfirmLaunch | Elicit[ConfirmLaunch]:
     """Ask the human to approve the quoted cost, after everything else was checked.
@@ -107,7 +116,7 @@ async def confirm_launch(
     engine = engine_of(ctx)
     request = _request(
         display_name, user_command, job_type, ecs_spec, worker_count, image, envs, thirdparty_libs,
-        workspace_id, resource_id,
+        workspace_id, resource_id, priority, sanity_check, sanity_check_args,
     )  # fmt: skip
     with tool_errors():
         quote, used = await engine.preflight(request, quote_id)
@@ -154,6 +163,9 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             thirdparty_libs: list[str] | None = Field(default=None, description="pip packages to install"),
             workspace_id: str | None = Field(default=None, description="Workspace; omit to auto-detect"),
             resource_id: str | None = Field(default=None, description="Resource quota id; omit for public"),
+            priority: int | None = Field(default=None, ge=1, le=9, description="Scheduling priority, 9 first"),
+            sanity_check: bool = Field(default=False, description="Run pre-flight checks before the workers start"),
+            sanity_check_args: str | None = Field(default=None, description="Sanity-check options, key=value,..."),
             confirmed: bool = Field(
                 default=False,
                 description="Set true ONLY after the user approved this quote's cost in the conversation. "
@@ -169,7 +181,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             engine = engine_of(ctx)
             request = _request(
                 display_name, user_command, job_type, ecs_spec, worker_count, image, envs, thirdparty_libs,
-                workspace_id, resource_id,
+                workspace_id, resource_id, priority, sanity_check, sanity_check_args,
             )  # fmt: skip
             how: Confirmation | None
             match confirmation:

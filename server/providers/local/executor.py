@@ -17,6 +17,11 @@ worker thread, e.g. ``anyio.to_thread.run_sync``, in async code)::
         grace_seconds=10.0,                       # SIGTERM -> SIGKILL delay on stop
         inherit_env=True,                         # start from this process's environment (scrubbed)
         record=lambda conn: ...,                  # optional: insert the caller's rows in the same transaction
+        resources=Resources(cpus=4, memory_gb=16, gpus=1, gpu_pool=(0, 1)),  # per pod; optional: the queue
+        capacity=Capacity(cpus=8, memory_gb=64, gpus=(0, 1)),  # what the queue hands out (stored)
+        priority=1,                               # higher first (with resources)
+        metrics_interval=2.0,                     # resource samples per pod (default 2 s with resources)
+        sanity=SanityOptions(min_free_gb=1.0),    # pre-flight checks before any pod starts
     )
     ex.get(run_id) -> RunState                    # .status, .pods (PodState: pid, exit_code, signal, ...)
     ex.get_many(run_ids) -> dict[str, RunState]
@@ -30,6 +35,10 @@ worker thread, e.g. ``anyio.to_thread.run_sync``, in async code)::
     ex.log_path(run_id, pod_id) -> Path
     ex.index_path(run_id, pod_id) -> Path         # the log's time index
     ex.events(run_id, pod_id=None) -> list[RunEvent]   # oldest first
+    ex.metrics(run_id, metric, since=None, pod_id=None) -> {pod_id: [(unix time, %), ...]}  # oldest first
+    ex.sanity_checks(run_id) -> list[SanityCheck]  # [] when launched without sanity
+    ex.queue() -> list[str]                       # waiting runs, position 1 first
+    ex.capacity() -> Capacity | None; ex.schedule() -> list[str]   # the stored capacity; one scheduling step
     ex.delete(run_id)                             # terminal runs only; removes rows, logs and workdir
     ex.db                                         # the Database, for callers' own tables (see store.py)
     record_event(conn, run_id, pod_id, message)   # add an event of the caller's inside its transaction
@@ -48,13 +57,28 @@ that byte range; a line counts as written when the first sample that saw its fir
 uint64 log size), in time order; a trailing partial record is ignored. A missing or unreadable index
 means no window: the whole log is returned, with ``LogTail.windowed`` False.
 
-Run statuses (DLC-like raw names): Creating -> Running -> (Stopping ->) Succeeded | Failed | Stopped.
-Pod statuses: Pending -> Running -> Succeeded | Failed | Stopped (terminated by the supervisor).
+Run statuses (DLC-like raw names): (Queuing ->) Creating -> Running -> (Stopping ->) Succeeded | Failed |
+Stopped. Pod statuses: Pending -> Running -> Succeeded | Failed | Stopped (terminated by the supervisor, or
+never started).
+
+The queue (``scheduler.py``): a run launched with ``resources`` holds, from its allocation until it is
+terminal, pods x those CPUs and memory and its own GPU indices (by spec, not by measured use). It starts
+at once when that fits in what is free (and nobody waits ahead of it), else it waits in Queuing, ordered
+by priority then arrival, strictly (position 1 starts next). Every scheduling step runs inside a
+``BEGIN IMMEDIATE`` transaction, so servers and supervisors sharing a state directory never hand out the
+same resources; allocation moves a run to Creating and only its own supervisor starts its pods. Runs
+without ``resources`` neither wait nor hold anything (the behaviour before the queue existed).
+
+Resource metrics (``metrics.py``), pre-flight checks (``sanity.py``) and the OOM evidence of a pod killed
+by SIGKILL (its memory cgroup's OOM-kill counter) are taken by the supervisor too.
 
 How it runs: ``launch`` records the run, then starts ``python -m server.providers.local.supervisor``
 in a new session, hands it the pods' commands and environments on stdin (never written to disk) and
 waits for it to daemonize (double fork), so runs outlive the server that launched them. The supervisor
-starts each pod in its own process group, records starts and exits, enforces the max runtime, and on
+waits for its run's allocation when it is queued (woken by SIGUSR1 from whoever allocates it), runs the
+sanity checks when asked, then starts each pod in its own process group (its own session: the session id
+is the pod's PID), records starts and exits, samples metrics, enforces the max runtime (counted from the
+start, not from the enqueue), schedules the queue when its run ends, and on
 stop (SIGTERM to the supervisor, or the DB stop flag it polls) sends SIGTERM to every pod's group and
 SIGKILL after the grace period. The first non-zero exit fails the run and terminates the other pods.
 A reader that finds a non-terminal run whose supervisor is gone (verified through
@@ -87,24 +111,33 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple, overload
 
 from server.errors import CloudJobsError, InvalidRequest, NotFound
-from server.providers.local.store import EXECUTOR_SCHEMA, Database, to_datetime
+from server.providers.local import scheduler
+from server.providers.local.metrics import DEFAULT_INTERVAL_SECONDS, KINDS, MIN_INTERVAL_SECONDS
 
-# Run statuses.
-CREATING = "Creating"
-RUNNING = "Running"
-STOPPING = "Stopping"
-SUCCEEDED = "Succeeded"
-FAILED = "Failed"
-STOPPED = "Stopped"
-TERMINAL = frozenset({SUCCEEDED, FAILED, STOPPED})
-# Pod statuses (plus Running/Succeeded/Failed/Stopped above).
-PENDING = "Pending"
+# Re-exported: callers (the provider, the supervisor, a sandbox) import these from here.
+from server.providers.local.sanity import SanityOptions as SanityOptions
+from server.providers.local.scheduler import DEFAULT_PRIORITY as DEFAULT_PRIORITY
+from server.providers.local.scheduler import INSUFFICIENT_RESOURCES as INSUFFICIENT_RESOURCES
+from server.providers.local.scheduler import Capacity as Capacity
+from server.providers.local.scheduler import Resources as Resources
+from server.providers.local.store import CREATING as CREATING
+from server.providers.local.store import EXECUTOR_SCHEMA, Database, to_datetime
+from server.providers.local.store import FAILED as FAILED
+from server.providers.local.store import PENDING as PENDING
+from server.providers.local.store import QUEUING as QUEUING
+from server.providers.local.store import RUNNING as RUNNING
+from server.providers.local.store import STOPPED as STOPPED
+from server.providers.local.store import STOPPING as STOPPING
+from server.providers.local.store import SUCCEEDED as SUCCEEDED
+from server.providers.local.store import TERMINAL as TERMINAL
+from server.providers.local.store import record_event as record_event
 
 # reason_code values.
 STOPPED_BY_USER = "JobStoppedByUser"
 MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded"
 POD_FAILED = "PodFailed"
 POD_START_FAILED = "PodStartFailed"
+SANITY_CHECK_FAILED = "SanityCheckFailed"
 SUPERVISOR_LOST = "SupervisorLost"
 SUPERVISOR_ERROR = "SupervisorError"
 
@@ -142,6 +175,7 @@ class PodState:
     exit_code: int | None
     signal: int | None
     log_path: Path
+    gpus: tuple[int, ...] | None = None  # the GPU indices allocated to it (runs launched with resources)
 
 
 @dataclass(frozen=True)
@@ -159,6 +193,13 @@ class RunState:
     supervisor_pid: int | None
     stop_requested: bool
     pods: tuple[PodState, ...]
+    # The queue (runs launched with resources; None/False otherwise). See scheduler.py.
+    resources: Resources | None = None
+    priority: int | None = None
+    enqueued_at: datetime | None = None
+    allocated_at: datetime | None = None  # when it left the queue (None while it waits, or if it never ran)
+    queue_position: int | None = None  # 1-based, while Queuing
+    sanity_checking: bool = False  # its pre-flight checks are running
 
     @property
     def terminal(self) -> bool:
@@ -184,6 +225,16 @@ class RunEvent:
 
 
 @dataclass(frozen=True)
+class SanityCheck:
+    check_number: int
+    phase: str
+    status: str  # Running, Succeeded, Failed
+    message: str
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
 class LogTail:
     lines: list[str]
     truncated: bool  # older lines (of the window, when one was applied) were left out
@@ -201,19 +252,37 @@ def signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
-def describe_exit(exit_code: int, signum: int | None, *, killed_by_us: bool = False) -> str:
-    """'exited with code 3' / 'was killed by signal SIGKILL (exit code 137); ...'.
+def describe_exit(exit_code: int, signum: int | None, *, killed_by_us: bool = False, oom: bool | None = None) -> str:
+    """'exited with code 3' / 'was killed by signal SIGSEGV (exit code 139)' / 'was OOM-killed ...'.
 
-    A SIGKILL nobody here sent gets a hint at the out-of-memory killer."""
-    hint = "; SIGKILL often means the out-of-memory killer ended it"
+    A SIGKILL nobody here sent (``killed_by_us`` False; also exit code 137 of a shell whose program was
+    killed) is explained through ``oom``: True when the pod's memory cgroup counted an OOM kill meanwhile,
+    False when it counted none, None when no cgroup counter was readable ("most likely out of memory")."""
     if signum is not None:
         text = f"was killed by signal {signal_name(signum)} (exit code {exit_code})"
-        return text + (hint if signum == signal.SIGKILL and not killed_by_us else "")
-    if 128 < exit_code < 128 + 65:
-        inner = exit_code - 128
-        text = f"exited with code {exit_code} (128+{inner}: its program was killed by {signal_name(inner)})"
-        return text + (hint if inner == signal.SIGKILL and not killed_by_us else "")
-    return f"exited with code {exit_code}"
+        killed = signum
+    elif 128 < exit_code < 128 + 65:
+        killed = exit_code - 128
+        text = f"exited with code {exit_code} (128+{killed}: its program was killed by {signal_name(killed)})"
+    else:
+        return f"exited with code {exit_code}"
+    if killed != signal.SIGKILL or killed_by_us:
+        return text
+    if oom is True:
+        return (
+            f"was OOM-killed: the kernel's out-of-memory killer ended it with SIGKILL (exit code {exit_code}); "
+            "it needed more memory than the machine had free"
+        )
+    if oom is False:
+        return (
+            f"{text}, not by the kernel's out-of-memory killer (its memory cgroup counts no OOM kill since it "
+            "started): something outside the job sent SIGKILL (a user, or a userspace OOM daemon such as "
+            "systemd-oomd)"
+        )
+    return (
+        f"{text}, most likely out of memory (the out-of-memory killer sends SIGKILL; no cgroup memory events "
+        "were readable to confirm it)"
+    )
 
 
 def format_seconds(seconds: float) -> str:
@@ -258,6 +327,18 @@ def pod_process_alive(pid: int | None, run_id: str) -> bool:
     if not environ:
         return False
     return f"{RUN_ENV}={run_id}".encode() in environ.split(b"\0")
+
+
+NUDGE_SIGNAL = signal.SIGUSR1  # wakes a waiting supervisor: its run was just allocated (or failed)
+
+
+def nudge_supervisors(touched: Sequence[tuple[str, int | None]]) -> None:
+    """Wake the supervisors of runs a scheduling step allocated (``scheduler.schedule``'s result); call it
+    after the transaction committed. A PID that is no longer the run's supervisor is never signalled."""
+    for run_id, pid in touched:
+        if pid and supervisor_alive(pid, run_id):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, NUDGE_SIGNAL)
 
 
 def killpg_quietly(pgid: int, signum: int) -> bool:
@@ -590,11 +671,27 @@ class Executor:
         *,
         inherit_env: bool = True,
         record: Callable[[sqlite3.Connection], None] | None = None,
+        resources: Resources | None = None,
+        capacity: Capacity | None = None,
+        priority: int | None = None,
+        metrics_interval: float | None = None,
+        sanity: SanityOptions | None = None,
     ) -> RunState:
-        """Record the run and start its supervisor; returns the run's state (usually still Creating).
+        """Record the run and start its supervisor; returns the run's state (usually still Creating, or
+        Queuing when it waits for resources).
 
         ``record`` runs inside the transaction that inserts the run, so the caller's own rows exist
         exactly when the run does. On a failed start nothing is left behind (rows, directories).
+
+        ``resources`` (per pod) puts the run in the queue (see ``scheduler.py``): it starts at once when it
+        fits in what ``capacity`` (default: the one stored by the previous launch) leaves free, else it
+        waits in Queuing, ordered by ``priority`` (higher first; default 1) then arrival. Its max runtime
+        counts from its start. With ``resources.set_cuda_visible_devices`` every pod gets
+        CUDA_VISIBLE_DEVICES=<its own GPU indices> ("" for none). Runs without ``resources`` start at once
+        and hold nothing. ``metrics_interval`` (seconds; default 2 s for runs with resources, no sampling
+        for others) has the supervisor sample each pod's CPU, memory and GPU use (see ``metrics.py``).
+        ``sanity`` runs pre-flight checks before any pod starts (see ``sanity.py``); a failed one fails
+        the run (reason_code SanityCheckFailed).
         """
         _check_name("run id", run_id)
         specs = [PodSpec(*p) for p in pods]
@@ -615,11 +712,24 @@ class Executor:
             raise InvalidRequest(f"max_runtime_seconds must be positive, got {max_runtime_seconds}")
         if not grace_seconds >= 0:
             raise InvalidRequest(f"grace_seconds must be 0 or more, got {grace_seconds}")
+        if resources is not None:
+            if not (resources.cpus >= 0 and resources.memory_gb >= 0 and resources.gpus >= 0):
+                raise InvalidRequest(f"resources must not be negative: {resources}")
+        elif capacity is not None or priority is not None:
+            raise InvalidRequest("capacity and priority apply to runs launched with resources")
+        if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
+            raise InvalidRequest(f"priority must be an integer, got {priority!r}")
+        if metrics_interval is None and resources is not None:
+            metrics_interval = DEFAULT_INTERVAL_SECONDS
+        if metrics_interval is not None:
+            if not metrics_interval > 0:
+                raise InvalidRequest(f"metrics_interval must be positive, got {metrics_interval}")
+            metrics_interval = max(MIN_INTERVAL_SECONDS, float(metrics_interval))
 
         run_dir = self.run_dir(run_id)
         work = Path(workdir).expanduser().absolute() if workdir is not None else run_dir / "work"
         env0 = base_env(inherit_env)
-        payload = {
+        payload: dict[str, object] = {
             "pods": [
                 {
                     "pod_id": s.pod_id,
@@ -629,16 +739,34 @@ class Executor:
                     "index": str(self.index_path(run_id, s.pod_id)),
                 }
                 for s in specs
-            ]
+            ],
+            "metrics_interval": metrics_interval,
+            "cpus": None if resources is None else resources.cpus,
+            "memory_gb": None if resources is None else resources.memory_gb,
+            "cuda_visible_devices": resources is not None and resources.set_cuda_visible_devices,
+            "sanity": None if sanity is None else {"min_free_gb": sanity.min_free_gb, "port_env": sanity.port_env},
         }
         now = time.time()
+        touched: list[tuple[str, int | None]] = []
         with self.db.write() as conn:
             if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
                 raise InvalidRequest(f"a run with id {run_id!r} already exists")
+            if resources is not None:
+                if capacity is not None:
+                    scheduler.set_capacity(conn, capacity, now)
+                elif scheduler.load_capacity(conn) is None:
+                    raise InvalidRequest("a run with resources needs a capacity (none was stored yet)")
             conn.execute(
                 "INSERT INTO runs (run_id, status, created_at, workdir, max_runtime_seconds, grace_seconds)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, CREATING, now, str(work), max_runtime_seconds, float(grace_seconds)),
+                (
+                    run_id,
+                    CREATING if resources is None else QUEUING,
+                    now,
+                    str(work),
+                    max_runtime_seconds,
+                    float(grace_seconds),
+                ),
             )
             conn.executemany(
                 "INSERT INTO pods (run_id, pod_id, idx, role, status) VALUES (?, ?, ?, ?, ?)",
@@ -653,6 +781,14 @@ class Executor:
                 f"({', '.join(s.pod_id for s in specs)}); working directory {work}; {limit}",
                 now,
             )
+            if resources is not None:
+                scheduler.enqueue(
+                    conn, run_id, len(specs), resources, DEFAULT_PRIORITY if priority is None else priority, now
+                )
+                touched = scheduler.schedule_guarded(conn, now)
+                waiting = scheduler.waiting_reasons(conn).get(run_id)
+                if waiting is not None:
+                    record_event(conn, run_id, None, waiting[1], now)
             if record is not None:
                 record(conn)
         try:
@@ -664,12 +800,15 @@ class Executor:
         except Exception as exc:
             with self.db.write() as conn:
                 conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+                touched += scheduler.schedule_guarded(conn)  # what it held or blocked is free again
+            nudge_supervisors(touched)
             self._remove_dirs(run_dir, work)
             if isinstance(exc, CloudJobsError):
                 raise
             raise CloudJobsError(f"could not start the job's supervisor process: {exc}") from exc
         with self.db.write() as conn:
             conn.execute("UPDATE runs SET supervisor_pid = COALESCE(supervisor_pid, ?) WHERE run_id = ?", (pid, run_id))
+        nudge_supervisors([t for t in touched if t[0] != run_id])
         return self.get(run_id)
 
     def _start_supervisor(self, run_id: str, run_dir: Path, payload: Mapping[str, object]) -> int:
@@ -736,6 +875,7 @@ class Executor:
         ids = list(dict.fromkeys(run_ids))
         runs: dict[str, sqlite3.Row] = {}
         pods: dict[str, list[sqlite3.Row]] = {}
+        checking: set[str] = set()
         with self.db.read() as conn:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
@@ -744,19 +884,40 @@ class Executor:
                     runs[row["run_id"]] = row
                 for row in conn.execute(f"SELECT * FROM pods WHERE run_id IN ({marks}) ORDER BY run_id, idx", chunk):
                     pods.setdefault(row["run_id"], []).append(row)
-        return {rid: self._state(runs[rid], pods.get(rid, [])) for rid in ids if rid in runs}
+                for row in conn.execute(
+                    f"SELECT DISTINCT run_id FROM sanity_checks WHERE status = 'Running' AND run_id IN ({marks})", chunk
+                ):
+                    checking.add(row["run_id"])
+            entries = scheduler.entries_of(conn, [rid for rid in ids if rid in runs])
+            waiting = scheduler.waiting_reasons(conn) if any(runs[r]["status"] == QUEUING for r in entries) else {}
+        return {
+            rid: self._state(runs[rid], pods.get(rid, []), entries.get(rid), waiting.get(rid), rid in checking)
+            for rid in ids
+            if rid in runs
+        }
 
-    def _state(self, row: sqlite3.Row, pod_rows: list[sqlite3.Row]) -> RunState:
+    def _state(
+        self,
+        row: sqlite3.Row,
+        pod_rows: list[sqlite3.Row],
+        entry: scheduler.QueueEntry | None = None,
+        waiting: tuple[int, str] | None = None,
+        checking: bool = False,
+    ) -> RunState:
         run_id = row["run_id"]
         created = to_datetime(row["created_at"])
         assert created is not None
+        allocation = entry.allocation if entry is not None else None
+        reason = row["reason"]
+        if waiting is not None and row["status"] == QUEUING and reason is None:
+            reason = waiting[1]
         return RunState(
             run_id=run_id,
             status=row["status"],
             created_at=created,
             started_at=to_datetime(row["started_at"]),
             finished_at=to_datetime(row["finished_at"]),
-            reason=row["reason"],
+            reason=reason,
             reason_code=row["reason_code"],
             workdir=Path(row["workdir"]),
             max_runtime_seconds=row["max_runtime_seconds"],
@@ -776,9 +937,16 @@ class Executor:
                     exit_code=p["exit_code"],
                     signal=p["signal"],
                     log_path=self.log_path(run_id, p["pod_id"]),
+                    gpus=None if allocation is None else allocation.get(p["pod_id"], ()),
                 )
                 for p in pod_rows
             ),
+            resources=None if entry is None else entry.resources,
+            priority=None if entry is None else entry.priority,
+            enqueued_at=None if entry is None else to_datetime(entry.enqueued_at),
+            allocated_at=None if entry is None else to_datetime(entry.allocated_at),
+            queue_position=None if waiting is None or row["status"] != QUEUING else waiting[0],
+            sanity_checking=checking,
         )
 
     def _supervisor_lost(self, state: RunState) -> bool:
@@ -790,6 +958,7 @@ class Executor:
         """Mark a run whose supervisor is gone Failed, under the write lock (the supervisor may have just
         finished it), and kill any pod process it left behind."""
         orphans: list[int] = []
+        touched: list[tuple[str, int | None]] = []
         with self.db.write() as conn:
             row = conn.execute(
                 "SELECT status, supervisor_pid, created_at FROM runs WHERE run_id = ?", (run_id,)
@@ -824,8 +993,10 @@ class Executor:
                 (FAILED, reason, SUPERVISOR_LOST, now, run_id),
             )
             record_event(conn, run_id, None, f"failed: {reason}", now)
+            touched = scheduler.schedule_guarded(conn, now)  # what it held is free again
         for pid in orphans:
             killpg_quietly(pid, signal.SIGKILL)
+        nudge_supervisors(touched)
 
     # ----- stop / wait / delete
 
@@ -944,11 +1115,67 @@ class Executor:
             out.append(RunEvent(t, r["run_id"], r["pod_id"], r["message"]))
         return out
 
+    # ----- metrics, sanity checks, queue
 
-def record_event(
-    conn: sqlite3.Connection, run_id: str, pod_id: str | None, message: str, now: float | None = None
-) -> None:
-    conn.execute(
-        "INSERT INTO events (run_id, pod_id, time, message) VALUES (?, ?, ?, ?)",
-        (run_id, pod_id, time.time() if now is None else now, message),
-    )
+    def metrics(
+        self, run_id: str, metric: str, since: datetime | None = None, pod_id: str | None = None
+    ) -> dict[str, list[tuple[float, float]]]:
+        """Raw samples of ``metric`` (cpu, memory, gpu_core, gpu_memory; see ``metrics.py``) per pod:
+        ``pod_id -> [(unix time, value %), ...]`` oldest first, from ``since`` on (naive = UTC). Every
+        pod of the run is a key (an empty list when it has no sample). NotFound for an unknown run/pod."""
+        if metric not in KINDS:
+            raise InvalidRequest(f"unknown metric {metric!r}; known: {', '.join(KINDS)}")
+        state = self.get(run_id)
+        pod_ids = [p.pod_id for p in state.pods]
+        if pod_id is not None:
+            if pod_id not in pod_ids:
+                raise NotFound(f"run {run_id} has no pod {pod_id!r}; its pods are: {', '.join(pod_ids)}")
+            pod_ids = [pod_id]
+        out: dict[str, list[tuple[float, float]]] = {p: [] for p in pod_ids}
+        t0 = -1e18 if since is None else _timestamp(since)
+        with self.db.read() as conn:
+            for row in conn.execute(
+                "SELECT pod_id, time, value FROM metrics WHERE run_id = ? AND metric = ? "
+                "AND ROUND(time, 6) >= ROUND(?, 6) ORDER BY pod_id, time",  # datetimes keep microseconds
+                (run_id, metric, t0),
+            ):
+                if row["pod_id"] in out:
+                    out[row["pod_id"]].append((row["time"], row["value"]))
+        return out
+
+    def sanity_checks(self, run_id: str) -> list[SanityCheck]:
+        """The run's pre-flight checks in order (empty when it was launched without ``sanity``)."""
+        self.get(run_id)
+        with self.db.read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM sanity_checks WHERE run_id = ? ORDER BY check_number", (run_id,)
+            ).fetchall()
+        return [
+            SanityCheck(
+                r["check_number"],
+                r["phase"],
+                r["status"],
+                r["message"],
+                to_datetime(r["started_at"]),
+                to_datetime(r["finished_at"]),
+            )
+            for r in rows
+        ]
+
+    def capacity(self) -> Capacity | None:
+        """What the queue hands out (stored by the last launch with resources); None before any."""
+        with self.db.read() as conn:
+            return scheduler.load_capacity(conn)
+
+    def queue(self) -> list[str]:
+        """Ids of the runs waiting in the queue, position 1 first."""
+        with self.db.read() as conn:
+            return [e.run_id for e in scheduler.waiting_order(scheduler.active_entries(conn))]
+
+    def schedule(self) -> list[str]:
+        """Run one scheduling step now (supervisors and launches do this themselves; see scheduler.py);
+        returns the runs it allocated or failed."""
+        with self.db.write() as conn:
+            touched = scheduler.schedule(conn)
+        nudge_supervisors(touched)
+        return [run_id for run_id, _ in touched]

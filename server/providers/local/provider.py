@@ -9,17 +9,29 @@ Pods are named as on the cloud: PyTorchJob/XGBoostJob with more than one worker 
 ``<job>-worker-0..N-1``. Each pod gets the job's ``envs`` plus RANK, WORLD_SIZE, LOCAL_RANK=0,
 MASTER_ADDR=127.0.0.1, MASTER_PORT (a free port), CLOUDJOBS_JOB_ID, CLOUDJOBS_POD_ID,
 PYTHONUNBUFFERED=1, PATH starting with the directory of this server's Python (so ``python`` is the
-environment whose packages ``thirdparty_libs`` is checked against) and, on machines with NVIDIA GPUs,
-CUDA_VISIBLE_DEVICES (the pod's own GPUs for a GPU spec, none for a CPU spec).
+environment whose packages ``thirdparty_libs`` is checked against) and CUDA_VISIBLE_DEVICES (the pod's
+own GPUs for a GPU spec, "" for a CPU spec; set when the job leaves the queue).
 
-Limits: workers are not pinned to CPUs and memory is not capped; the spec only bounds what a request
-may ask for against what the machine has. Pod log lines carry no timestamps of their own: ``pod_logs``
+The queue: each worker holds its spec's CPUs, memory and GPUs while the job runs (by spec, not by use;
+see ``scheduler.py``). A request that could never fit the machine is refused (``validate_request``); one
+that fits the machine but not what running jobs leave free waits in Queuing, higher ``priority`` first
+(1-9, default 1) then in arrival order, and starts when resources free up, started by its own supervisor
+whether or not a server is running. ``workload_info`` gives its position. One queue per state directory.
+
+Observability: ``metrics`` (CPU, memory, GPU % of what each pod was allocated, sampled every
+``metrics_interval`` s by the supervisor), ``events`` (the executor's: queued, resources allocated,
+pod started/exited/killed, OOM evidence, stopped, max runtime, sanity checks), ``sanity_checks``
+(``sanity_check=True``: real pre-flight checks before the workers start) and ``error_info``.
+
+Limits: workers are not pinned to CPUs and memory is not capped; the spec bounds what a request may ask
+for and what the queue hands out. Pod log lines carry no timestamps of their own: ``pod_logs``
 maps ``since``/``until`` through the log's time index, which the job's supervisor samples every 0.5 s (so
 a line's time may be up to ~0.5 s late); jobs without an index get their whole log.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import math
 import os
@@ -38,9 +50,40 @@ import anyio.to_thread
 
 from server.config import Settings
 from server.errors import InvalidRequest, NotFound
-from server.models import JOB_TYPES, Accelerator, Event, Image, Job, JobRequest, JobStatus, LogPage, Pod, Price, Spec
-from server.providers.local.executor import Executor, PodSpec, RunState, check_env, record_event
+from server.models import (
+    JOB_TYPES,
+    METRIC_KINDS,
+    Accelerator,
+    Event,
+    Image,
+    Job,
+    JobRequest,
+    JobStatus,
+    LogPage,
+    MetricKind,
+    MetricPoint,
+    Pod,
+    PodMetricSeries,
+    Price,
+    QueueMeta,
+    SanityCheckResult,
+    Spec,
+    WorkloadInfo,
+)
+from server.providers.local.executor import (
+    DEFAULT_PRIORITY,
+    Capacity,
+    Executor,
+    PodSpec,
+    Resources,
+    RunState,
+    SanityOptions,
+    check_env,
+    record_event,
+)
 from server.providers.local.machine import Machine, build_specs, detect_machine
+from server.providers.local.metrics import DEFAULT_INTERVAL_SECONDS
+from server.providers.local.sanity import parse_args as parse_sanity_args
 from server.providers.local.store import to_datetime
 
 PRICE_SOURCE = "CLOUDJOBS_LOCAL_PRICE_PER_HOUR"
@@ -54,8 +97,23 @@ RESERVED_ENVS = (
     "CLOUDJOBS_JOB_ID",
     "CLOUDJOBS_POD_ID",
     "CLOUDJOBS_RUN_ID",
+    "CUDA_VISIBLE_DEVICES",
 )
 STOP_WAIT_SECONDS = 2.0  # stop_job waits this long (at most) for the job to reach Stopped
+MAX_SERIES_POINTS = 500  # metrics(): most points per series returned (older ones averaged together)
+PRIORITY_RANGE = (1, 9)  # DLC's
+QUEUE_NAME = "local"
+QUOTA_NAME = "local machine"
+WORKLOAD_SOURCE = "local scheduler"
+_WORKLOAD_STATUS = {
+    JobStatus.CREATING: "Pending",
+    JobStatus.QUEUING: "Pending",
+    JobStatus.RUNNING: "Running",
+    JobStatus.STOPPING: "Running",
+    JobStatus.SUCCEEDED: "Succeeded",
+    JobStatus.FAILED: "Failed",
+    JobStatus.STOPPED: "Failed",
+}
 
 _SCHEMA: tuple[str, ...] = (
     """
@@ -181,6 +239,9 @@ class LocalProvider:
         self._machine: Machine | None = None
         self._executor_lock = threading.Lock()
         self._machine_lock = threading.Lock()
+        # Seconds between two resource samples of a pod (CLOUDJOBS_LOCAL_METRICS_INTERVAL_SECONDS once the
+        # setting exists; tests set the attribute).
+        self.metrics_interval = float(getattr(settings, "local_metrics_interval_seconds", DEFAULT_INTERVAL_SECONDS))
 
     # ----- lazily initialised state
 
@@ -267,6 +328,14 @@ class LocalProvider:
                 f"provider for each worker; remove {'it' if len(reserved) == 1 else 'them'} from envs "
                 f"(reserved: {', '.join(RESERVED_ENVS)})"
             )
+        if request.priority is not None:
+            lo, hi = PRIORITY_RANGE
+            if isinstance(request.priority, bool) or not lo <= request.priority <= hi:
+                raise InvalidRequest(
+                    f"priority must be an integer from {lo} to {hi} (higher runs first; default {DEFAULT_PRIORITY}), "
+                    f"got {request.priority}"
+                )
+        _sanity_options(request)
         machine = self.machine()
         needs = []
         if n * spec.cpu > machine.cpus:
@@ -302,7 +371,6 @@ class LocalProvider:
         if path.split(os.pathsep)[0] != python_dir:
             path = python_dir + os.pathsep + path
         machine = self.machine()
-        gpu_ids = [str(g.index) for g in machine.gpus_of(spec.gpu_type or "")] if spec.gpu_count else []
         pods = []
         for rank, (pod_id, role) in enumerate(layout):
             env = {"PATH": path, "PYTHONUNBUFFERED": "1", **request.envs}
@@ -315,10 +383,16 @@ class LocalProvider:
                 CLOUDJOBS_JOB_ID=job_id,
                 CLOUDJOBS_POD_ID=pod_id,
             )
-            if machine.gpus:
-                mine = gpu_ids[rank * spec.gpu_count : (rank + 1) * spec.gpu_count]
-                env["CUDA_VISIBLE_DEVICES"] = ",".join(mine)
             pods.append(PodSpec(pod_id, role, env, request.user_command))
+        # Each pod holds the spec's CPUs, memory and GPUs (of the spec's model) while the job is allocated;
+        # the queue gives it CUDA_VISIBLE_DEVICES=<its own GPUs> ("" for a CPU spec).
+        resources = Resources(
+            cpus=float(spec.cpu),
+            memory_gb=float(spec.memory_gb),
+            gpus=spec.gpu_count,
+            gpu_pool=tuple(g.index for g in machine.gpus_of(spec.gpu_type or "")) if spec.gpu_count else None,
+        )
+        capacity = Capacity(float(machine.cpus), float(machine.memory_gb), tuple(g.index for g in machine.gpus))
         now = time.time()
 
         def record(conn: sqlite3.Connection) -> None:
@@ -352,6 +426,11 @@ class LocalProvider:
             max_runtime_seconds=request.max_runtime_minutes * 60.0,
             grace_seconds=self.settings.local_stop_grace_seconds,
             record=record,
+            resources=resources,
+            capacity=capacity,
+            priority=DEFAULT_PRIORITY if request.priority is None else request.priority,
+            metrics_interval=self.metrics_interval,
+            sanity=_sanity_options(request),
         )
         return self._get(job_id)
 
@@ -492,8 +571,168 @@ class LocalProvider:
             for e in self.executor.events(job_id, pod_id)
         ]
 
+    async def metrics(
+        self, job_id: str, metric: MetricKind, *, since: datetime | None = None, step_seconds: int | None = None
+    ) -> list[PodMetricSeries]:
+        """One resource metric (cpu, memory, gpu_core, gpu_memory; % of what each pod was allocated) for
+        every pod of the job, oldest point first, sampled by the job's supervisor every
+        ``metrics_interval`` seconds (2 s by default) while the pod runs.
+
+        ``since`` keeps points from then on (naive = UTC). ``step_seconds`` averages points into buckets
+        of that many seconds (aligned to the epoch; a point's time is its bucket's start). Either way a
+        series has at most ``MAX_SERIES_POINTS`` points: beyond that, consecutive points are averaged
+        together. A pod with no sample (not started yet, no GPU for gpu_* metrics) has no points."""
+        if metric not in METRIC_KINDS:
+            raise InvalidRequest(f"unknown metric {metric!r}; known: {', '.join(METRIC_KINDS)}")
+        if step_seconds is not None and (isinstance(step_seconds, bool) or not step_seconds > 0):
+            raise InvalidRequest(f"step_seconds must be a positive number of seconds, got {step_seconds}")
+        return await anyio.to_thread.run_sync(self._metrics, job_id, metric, since, step_seconds)
+
+    def _metrics(
+        self, job_id: str, metric: MetricKind, since: datetime | None, step_seconds: int | None
+    ) -> list[PodMetricSeries]:
+        job = self._get(job_id)
+        raw = self.executor.metrics(job_id, metric, since)
+        out = []
+        for pod in job.pods:
+            points = raw.get(pod.pod_id, [])
+            if step_seconds is not None:
+                points = _buckets(points, float(step_seconds))
+            points = _thin(points, MAX_SERIES_POINTS)
+            out.append(
+                PodMetricSeries(
+                    pod_id=pod.pod_id,
+                    metric=metric,
+                    unit="%",
+                    points=[MetricPoint(time=datetime.fromtimestamp(t, UTC), value=round(v, 2)) for t, v in points],
+                )
+            )
+        return out
+
+    async def sanity_checks(self, job_id: str) -> list[SanityCheckResult]:
+        """The pre-flight checks the job's supervisor ran before its workers (create with
+        ``sanity_check=True``); empty when the job did not ask for them."""
+        return await anyio.to_thread.run_sync(self._sanity_checks, job_id)
+
+    def _sanity_checks(self, job_id: str) -> list[SanityCheckResult]:
+        self._get(job_id)
+        return [
+            SanityCheckResult(
+                check_number=c.check_number,
+                phase=c.phase,
+                status=c.status,
+                message=c.message,
+                started_at=c.started_at,
+                finished_at=c.finished_at,
+            )
+            for c in self.executor.sanity_checks(job_id)
+        ]
+
+    async def workload_info(self, job_id: str) -> WorkloadInfo:
+        """The job's place in this machine's queue (one queue per state directory: 'local')."""
+        return await anyio.to_thread.run_sync(self._workload_info, job_id)
+
+    def _workload_info(self, job_id: str) -> WorkloadInfo:
+        with self.executor.db.read() as conn:
+            row = conn.execute("SELECT * FROM local_jobs WHERE job_id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise _not_found(job_id)
+        states = self.executor.get_many([job_id])
+        if job_id not in states:
+            raise _not_found(job_id)
+        state = states[job_id]
+        job = _to_job(row, state)
+        position = state.queue_position
+        if state.resources is not None:
+            scheduled = state.allocated_at is not None
+        else:  # a job from before the queue existed
+            scheduled = state.started_at is not None
+        user_id, user_name = _os_user()
+        note = (
+            "One queue per machine (state directory): jobs wait until the CPUs, memory and GPUs of their "
+            "spec are free, higher priority first, then in arrival order; position 1 starts next."
+        )
+        if job.status == JobStatus.QUEUING and job.reason:
+            note += f" Now: {job.reason}."
+        return WorkloadInfo(
+            job_id=job_id,
+            name=job.name,
+            workload_type=job.job_type,
+            status=_WORKLOAD_STATUS[job.status],
+            created_at=job.created_at,
+            enqueued_at=state.enqueued_at or job.created_at,
+            user_id=user_id,
+            user_name=user_name,
+            priority=job.priority,
+            is_scheduled=scheduled,
+            in_quota=True,
+            queue_position=position,
+            quota_name=QUOTA_NAME,
+            queue_metas=[QueueMeta(queue=QUEUE_NAME, position=position)],
+            source=WORKLOAD_SOURCE,
+            unavailable=["WorkspaceId", "WorkspaceName", "TenantId", "QuotaId"],
+            note=note,
+        )
+
+    async def error_info(self, job_id: str) -> str | None:
+        """For a Failed job, ``"<reason_code>: <reason>"`` (the executor's own diagnosis: the failing pod's
+        exit code or signal, OOM evidence, the failed sanity check, ...); None for any other status."""
+        job = await self.get_job(job_id)
+        if job.status != JobStatus.FAILED or not job.reason:
+            return None
+        return f"{job.reason_code}: {job.reason}" if job.reason_code else job.reason
+
     async def aclose(self) -> None:
         """Nothing to release: jobs run under their own supervisor processes and keep running."""
+
+
+def _sanity_options(request: JobRequest) -> SanityOptions | None:
+    """The sanity check options of ``request`` (None without sanity_check); InvalidRequest on bad args."""
+    args = (request.sanity_check_args or "").strip()
+    if not request.sanity_check:
+        if args:
+            raise InvalidRequest("sanity_check_args is given but sanity_check is false; set sanity_check=true")
+        return None
+    try:
+        return parse_sanity_args(args)
+    except ValueError as exc:
+        raise InvalidRequest(f"sanity_check_args {args!r}: {exc}") from None
+
+
+def _buckets(points: list[tuple[float, float]], step: float) -> list[tuple[float, float]]:
+    """Means of the points in each ``step``-second bucket (aligned to the epoch), at the bucket's start."""
+    sums: dict[float, list[float]] = {}
+    for t, v in points:
+        key = math.floor(t / step) * step
+        acc = sums.setdefault(key, [0.0, 0.0])
+        acc[0] += v
+        acc[1] += 1
+    return [(k, total / n) for k, (total, n) in sorted(sums.items())]
+
+
+def _thin(points: list[tuple[float, float]], limit: int) -> list[tuple[float, float]]:
+    """At most ``limit`` points: groups of consecutive points averaged, at the group's first time."""
+    if len(points) <= limit:
+        return points
+    size = math.ceil(len(points) / limit)
+    out = []
+    for i in range(0, len(points), size):
+        group = points[i : i + size]
+        out.append((group[0][0], sum(v for _, v in group) / len(group)))
+    return out
+
+
+def _os_user() -> tuple[str | None, str | None]:
+    """The OS user running the jobs (this server's): (uid, name)."""
+    try:
+        uid: str | None = str(os.getuid())
+    except AttributeError:  # pragma: no cover - not POSIX
+        uid = None
+    try:
+        name: str | None = getpass.getuser()
+    except (KeyError, OSError):
+        name = None
+    return uid, name
 
 
 def _and(items: list[str]) -> str:
@@ -515,12 +754,16 @@ def _not_found(job_id: str) -> NotFound:
 
 
 def _to_job(row: sqlite3.Row, state: RunState) -> Job:
+    sub_status = None
+    if state.sanity_checking and not state.terminal:
+        sub_status = "SanityChecking"
     return Job(
         job_id=row["job_id"],
         name=row["name"],
         provider=LocalProvider.name,
         status=JobStatus(state.status),
         raw_status=state.status,
+        sub_status=sub_status,
         job_type=row["job_type"],
         ecs_spec=row["ecs_spec"],
         worker_count=row["worker_count"],
@@ -546,4 +789,6 @@ def _to_job(row: sqlite3.Row, state: RunState) -> Job:
         reason_code=state.reason_code,
         max_runtime_minutes=row["max_runtime_minutes"],
         tags=json.loads(row["tags"]),
+        priority=state.priority,
+        resource_id=None,
     )

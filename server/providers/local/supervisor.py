@@ -5,13 +5,23 @@ stdin. It daemonizes (forks, prints the daemon's PID on stdout and exits; the da
 session), then:
 
 * records its PID, and finishes the run as Stopped at once if a stop was requested before it started;
+* for a queued run (``run_queue`` row), waits in Queuing until a scheduling step allocates it (woken by
+  SIGUSR1, else polling every ``DB_POLL_SECONDS``; running a step itself every few seconds as a safety
+  net), and finishes it Stopped ("it never ran") when it is stopped meanwhile; then sets each pod's
+  CUDA_VISIBLE_DEVICES to its allocated GPUs;
+* with sanity options, runs the pre-flight checks (``sanity.py``) and fails the run (SanityCheckFailed)
+  before any pod starts when one fails;
 * starts every pod as ``bash -c <command>`` in its own process group, stdout and stderr appended to the
   pod's log file, cwd the run's working directory;
 * keeps each pod's log time index (``<pod_id>.idx``, see ``LogIndexWriter``): a sample before the pod
   starts, one every ``LOG_INDEX_SECONDS`` while its log grows, and a last one at its exit;
 * waits for the pods (woken by SIGCHLD), recording each exit code or killing signal; when a pod's main
   process exits, whatever it left in its process group is killed (as a container would be);
-* on the first non-zero exit, terminates the other pods and finishes the run Failed;
+* samples each live pod's CPU, memory and GPU use every ``metrics_interval`` (``metrics.py``);
+* on the first non-zero exit, terminates the other pods and finishes the run Failed (a SIGKILL nobody
+  here sent is checked against the memory cgroup's OOM-kill counter read before the pods started);
+* runs a scheduling step in the transaction that finishes the run, so queued runs start as soon as it
+  ends, and wakes their supervisors;
 * on stop (SIGTERM/SIGINT to this process, or the run's stop flag in the DB, polled) or past the max
   runtime, sends SIGTERM to every live pod's process group, SIGKILL after the grace period, and finishes
   the run Stopped (reason_code JobStoppedByUser or MaxRuntimeExceeded);
@@ -27,24 +37,29 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from server.providers.local import scheduler
 from server.providers.local.executor import (
     CREATING,
     FAILED,
     LOG_INDEX_SECONDS,
     MAX_RUNTIME_EXCEEDED,
+    NUDGE_SIGNAL,
     PENDING,
     POD_FAILED,
     POD_START_FAILED,
     RUNNING,
+    SANITY_CHECK_FAILED,
     STOPPED,
     STOPPED_BY_USER,
     STOPPING,
@@ -55,8 +70,22 @@ from server.providers.local.executor import (
     describe_exit,
     format_seconds,
     killpg_quietly,
+    nudge_supervisors,
     record_event,
     signal_name,
+)
+from server.providers.local.metrics import PodTarget, Sampler, oom_kill_counter, oom_killed_since, store_points
+from server.providers.local.sanity import (
+    CHECK_INIT,
+    DEVICE_CHECK,
+    SINGLE_NODE_COMM_CHECK,
+    CheckOutcome,
+    SanityOptions,
+    check_devices,
+    check_disk,
+    check_interpreter,
+    check_ports,
+    check_workdir,
 )
 from server.providers.local.store import Database
 
@@ -75,6 +104,9 @@ class _Pod:
     signum: int | None = None
     terminated: bool = False  # we sent it SIGTERM/SIGKILL
     done: bool = False
+    gpus: tuple[int, ...] = ()  # allocated by the queue
+    started_wall: float = 0.0
+    oom: bool | None = None  # for a SIGKILL nobody here sent: did its memory cgroup count an OOM kill?
 
 
 @dataclass
@@ -100,6 +132,17 @@ class Supervisor:
     grace: float = 10.0
     # why the pods are being terminated, once they are
     outcome: _Outcome | None = None
+    # from the payload
+    metrics_interval: float | None = None
+    cpus: float | None = None  # per pod, the base of cpu %
+    memory_gb: float | None = None  # per pod, the base of memory %
+    cuda_visible_devices: bool = False
+    sanity: SanityOptions | None = None
+    # state
+    queued: bool = False
+    oom_baseline: tuple[str, int] | None = None
+    metric_counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    sampler: Sampler | None = None
 
     def run(self) -> int:
         try:
@@ -129,7 +172,26 @@ class Supervisor:
             self.workdir = Path(row["workdir"])
             self.max_runtime = row["max_runtime_seconds"]
             self.grace = row["grace_seconds"]
+            self.queued = (
+                conn.execute("SELECT 1 FROM run_queue WHERE run_id = ?", (self.run_id,)).fetchone() is not None
+            )
         if stop_requested or self.stop_signal:
+            self._finish(_Outcome(STOPPED, "stopped by user request before its pods started", STOPPED_BY_USER))
+            return 0
+        if self.queued:
+            allocation = self._wait_for_resources()
+            if allocation is None:
+                return 0
+            for pod in self.pods:
+                pod.gpus = tuple(allocation.get(pod.pod_id, ()))
+                if self.cuda_visible_devices:
+                    pod.env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in pod.gpus)
+        if self.sanity is not None:
+            failed = self._sanity_checks(self.sanity)
+            if failed is not None:
+                self._finish(failed)
+                return 0
+        if self.stop_signal or self._stop_flag():
             self._finish(_Outcome(STOPPED, "stopped by user request before its pods started", STOPPED_BY_USER))
             return 0
 
@@ -139,6 +201,9 @@ class Supervisor:
         kill_at: float | None = None
         next_db_poll = started + DB_POLL_SECONDS
         next_index = started + LOG_INDEX_SECONDS
+        next_metrics = started + (self.metrics_interval or 0.0)
+        if self.metrics_interval:
+            self.sampler = Sampler(nvidia_smi=shutil.which("nvidia-smi"))
 
         while True:
             exited = self._reap()
@@ -148,7 +213,7 @@ class Supervisor:
                         assert pod.exit_code is not None
                         failure = _Outcome(
                             FAILED,
-                            f"pod {pod.pod_id} {describe_exit(pod.exit_code, pod.signum)}",
+                            f"pod {pod.pod_id} {describe_exit(pod.exit_code, pod.signum, oom=pod.oom)}",
                             POD_FAILED,
                             pod_detail=f"terminated after pod {pod.pod_id} failed",
                         )
@@ -201,12 +266,123 @@ class Supervisor:
                 for pod in self.pods:
                     if pod.index is not None and pod.proc is not None and not pod.done:
                         pod.index.sample()
+            if self.metrics_interval and now >= next_metrics:
+                next_metrics = now + self.metrics_interval
+                self._sample_metrics()
             timeouts = [next_db_poll - now, next_index - now]
+            if self.metrics_interval:
+                timeouts.append(next_metrics - now)
             if deadline is not None and self.outcome is None:
                 timeouts.append(deadline - now)
             if kill_at is not None:
                 timeouts.append(kill_at - now)
             self._sleep(max(0.0, min(timeouts)))
+
+    # ----- the queue
+
+    def _wait_for_resources(self) -> dict[str, list[int]] | None:
+        """Wait in Queuing until the queue allocates this run (its allocation) or it ends (None)."""
+        never_ran = "stopped by user request while queued; it never ran"
+        next_step = time.monotonic() + scheduler.SAFETY_STEP_SECONDS
+        while True:
+            if self.stop_signal:
+                self._finish(_Outcome(STOPPED, never_ran, STOPPED_BY_USER))
+                return None
+            with self.db.read() as conn:
+                row = conn.execute(
+                    "SELECT r.status, r.stop_requested_at, q.allocated_at, q.allocation FROM runs r "
+                    "LEFT JOIN run_queue q ON q.run_id = r.run_id WHERE r.run_id = ?",
+                    (self.run_id,),
+                ).fetchone()
+            if row is None or row["status"] in TERMINAL:
+                return None
+            if row["stop_requested_at"] is not None and row["allocated_at"] is None:
+                self._finish(_Outcome(STOPPED, never_ran, STOPPED_BY_USER))
+                return None
+            if row["allocated_at"] is not None:
+                allocation: dict[str, list[int]] = json.loads(row["allocation"] or "{}")
+                return allocation
+            now = time.monotonic()
+            if now >= next_step:  # the safety net; finishing runs schedule the queue themselves
+                next_step = now + scheduler.SAFETY_STEP_SECONDS
+                with self.db.write() as conn:
+                    touched = scheduler.schedule_guarded(conn)
+                nudge_supervisors([t for t in touched if t[0] != self.run_id])
+                continue
+            self._sleep(min(DB_POLL_SECONDS, next_step - now))
+
+    # ----- sanity checks
+
+    def _sanity_checks(self, options: SanityOptions) -> _Outcome | None:
+        """Run the pre-flight checks (see sanity.py), recording each; the outcome when one failed."""
+        logs = self.pods[0].log.parent if self.pods else self.workdir
+        checks: list[tuple[str, Callable[[], CheckOutcome]]] = [
+            (CHECK_INIT, lambda: check_interpreter([(p.command, p.env) for p in self.pods], self.workdir)),
+            (CHECK_INIT, lambda: check_workdir(self.workdir)),
+            (CHECK_INIT, lambda: check_disk([self.workdir, logs], options.min_free_gb)),
+        ]
+        gpus = sorted({g for p in self.pods for g in p.gpus})
+        if gpus:
+            smi = shutil.which("nvidia-smi", path=self.pods[0].env.get("PATH")) or shutil.which("nvidia-smi")
+            checks.append((DEVICE_CHECK, lambda: check_devices(gpus, smi)))
+        port_env = options.port_env
+        ports = [p.env[port_env] for p in self.pods if port_env and port_env in p.env]
+        if port_env and ports:
+            checks.append((SINGLE_NODE_COMM_CHECK, lambda: check_ports(ports, port_env)))
+        failures: list[tuple[int, str, str]] = []
+        for number, (phase, check) in enumerate(checks, start=1):
+            started = time.time()
+            with self.db.write() as conn:
+                conn.execute(
+                    "INSERT OR REPLACE INTO sanity_checks (run_id, check_number, phase, status, message, started_at)"
+                    " VALUES (?, ?, ?, 'Running', '', ?)",
+                    (self.run_id, number, phase, started),
+                )
+            try:
+                outcome = check()
+            except Exception as exc:
+                outcome = CheckOutcome(False, f"the check itself failed: {exc!r}")
+            with self.db.write() as conn:
+                conn.execute(
+                    "UPDATE sanity_checks SET status = ?, message = ?, finished_at = ? "
+                    "WHERE run_id = ? AND check_number = ?",
+                    ("Succeeded" if outcome.ok else "Failed", outcome.message, time.time(), self.run_id, number),
+                )
+            if not outcome.ok:
+                failures.append((number, phase, outcome.message))
+        if not failures:
+            self._note(f"sanity check passed: all {len(checks)} checks succeeded")
+            return None
+        number, phase, message = failures[0]
+        others = ""
+        if len(failures) > 1:
+            others = f" (checks {', '.join(str(f[0]) for f in failures[1:])} failed too)"
+        self._note(f"sanity check failed: {len(failures)} of {len(checks)} checks failed; no worker was started")
+        return _Outcome(
+            FAILED,
+            f"sanity check {number} ({phase}) failed: {message}{others}",
+            SANITY_CHECK_FAILED,
+            pod_detail="not started: the sanity check failed",
+        )
+
+    # ----- metrics
+
+    def _sample_metrics(self) -> None:
+        if self.sampler is None:
+            return
+        try:
+            memory = (self.memory_gb or _machine_memory_gb()) * 1024**3
+            targets = [
+                PodTarget(p.pod_id, p.proc.pid, self.cpus or 1.0, memory, p.gpus, p.started_wall)
+                for p in self.pods
+                if p.proc is not None and not p.done
+            ]
+            points = self.sampler.sample(targets, time.time())
+            if points:
+                with self.db.write() as conn:
+                    store_points(conn, self.run_id, points, self.metric_counts)
+        except Exception:  # metrics never take the run down
+            traceback.print_exc()
 
     def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(InterruptedError):
@@ -221,7 +397,9 @@ class Supervisor:
         failure: _Outcome | None = None
         now = time.time()
         started: list[_Pod] = []
+        self.oom_baseline = oom_kill_counter(os.getpid())  # the pods start in this process's cgroup
         for pod in self.pods:
+            pod.started_wall = now
             if pod.index is not None:
                 pod.index.start()
             try:
@@ -262,7 +440,11 @@ class Supervisor:
                     "UPDATE pods SET status = ?, pid = ?, started_at = ? WHERE run_id = ? AND pod_id = ?",
                     (RUNNING, pod.proc.pid, now, self.run_id, pod.pod_id),
                 )
-                record_event(conn, self.run_id, pod.pod_id, f"pod started (pid {pod.proc.pid})", now)
+                gpus = f", CUDA_VISIBLE_DEVICES={pod.env['CUDA_VISIBLE_DEVICES']}" if self.cuda_visible_devices else ""
+                record_event(conn, self.run_id, pod.pod_id, f"pod started (pid {pod.proc.pid}{gpus})", now)
+            if started and failure is None:
+                n = len(started)
+                record_event(conn, self.run_id, None, f"started: {n} pod{'s' if n != 1 else ''} running", now)
             if started:  # a Stopping run (stop requested meanwhile) stays Stopping
                 conn.execute(
                     "UPDATE runs SET started_at = ?, status = CASE WHEN status = ? THEN ? ELSE status END "
@@ -292,6 +474,8 @@ class Supervisor:
                     pod.exit_code = 128 + pod.signum
                 else:
                     pod.exit_code = rc
+                if not pod.terminated and pod.exit_code == 128 + signal.SIGKILL:
+                    pod.oom = oom_killed_since(self.oom_baseline)
                 # Whatever the pod's main process left behind in its group goes with it.
                 killpg_quietly(pod.proc.pid, signal.SIGKILL)
                 if pod.index is not None:
@@ -305,7 +489,7 @@ class Supervisor:
             with self.db.write() as conn:
                 for pod in exited:
                     assert pod.exit_code is not None
-                    text = describe_exit(pod.exit_code, pod.signum, killed_by_us=pod.terminated)
+                    text = describe_exit(pod.exit_code, pod.signum, killed_by_us=pod.terminated, oom=pod.oom)
                     detail = text
                     if pod.terminated:
                         status = STOPPED
@@ -363,6 +547,8 @@ class Supervisor:
             )
             verb = {SUCCEEDED: "succeeded", FAILED: "failed", STOPPED: "stopped"}[outcome.status]
             record_event(conn, self.run_id, None, f"{verb}: {outcome.reason}", now)
+            touched = scheduler.schedule_guarded(conn, now)  # what this run held is free again
+        nudge_supervisors(touched)
 
 
 def _daemonize() -> None:
@@ -394,6 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, lambda _s, _f: None)  # not SIG_IGN: the pods would inherit that
+    signal.signal(NUDGE_SIGNAL, lambda _s, _f: None)  # the queue allocated the run: wakes the loop
     payload = json.loads(sys.stdin.buffer.read())
     _daemonize()
 
@@ -414,7 +601,24 @@ def main(argv: list[str] | None = None) -> int:
         for p in payload["pods"]
     ]
     sup = Supervisor(Database(args.db), args.run, pods, read_fd, stop_signal)
+    sup.metrics_interval = payload.get("metrics_interval")
+    sup.cpus = payload.get("cpus")
+    sup.memory_gb = payload.get("memory_gb")
+    sup.cuda_visible_devices = bool(payload.get("cuda_visible_devices"))
+    if payload.get("sanity") is not None:
+        sup.sanity = SanityOptions(**payload["sanity"])
     return sup.run()
+
+
+def _machine_memory_gb() -> float:
+    try:
+        with open("/proc/meminfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) / (1024 * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 1.0
 
 
 if __name__ == "__main__":

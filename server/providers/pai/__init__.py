@@ -1,8 +1,9 @@
-"""The ``pai`` provider: Alibaba Cloud PAI-DLC over signed HTTP (no official SDK).
+"""The ``pai`` provider: Alibaba Cloud PAI-DLC (and PaiStudio training jobs) over signed HTTP (no official SDK).
 
 Modules: :mod:`.signing` (ACS3-HMAC-SHA256, client and verifier), :mod:`.credentials` (the
 credential chain), :mod:`.endpoints` (hosts per product/region/network), :mod:`.errormap` (error
-responses → typed errors), :mod:`.api` (one method per API call), :mod:`.images` (image choice) and
+responses → typed errors), :mod:`.api` (one method per API call), :mod:`.images` (image choice),
+:mod:`.studio` (PaiStudio ``train…`` jobs and the metrics/sanity-check/queue shapes) and
 :mod:`.provider` (:class:`PaiProvider`).
 """
 

@@ -1,4 +1,4 @@
-"""Signed calls to PAI-DLC, AIWorkspace and ECS, exactly as the official SDKs put them on the wire.
+"""Signed calls to PAI-DLC, AIWorkspace, ECS and PaiStudio, exactly as the official SDKs put them on the wire.
 
 :class:`PaiApi` is the only place that builds requests: it resolves the product's endpoint, encodes
 the query (RFC 3986, sorted, the same string in the URL and the signature), serialises JSON bodies
@@ -8,6 +8,15 @@ route — method, path, which parameters go in the query and which in the body �
 can mirror them. Responses are returned as the platform's PascalCase dicts; mapping onto the shared
 models is :mod:`.provider`'s job. (STS ``AssumeRoleWithOIDC`` is unsigned and lives in
 :mod:`.credentials`.)
+
+Every product is ROA (PaiStudio too: product ``paistudio``, ``x-acs-version: 2022-01-12``, same
+ACS3-HMAC-SHA256 signer) except ECS (RPC). Path parameters are percent-encoded segments; GET/DELETE
+and bodiless POST/PUT carry no body and no content-type. Shapes below are the official SDKs' models
+(alibabacloud-pai-dlc20201203 1.11.6, alibabacloud-paistudio20220112 2.6.2); quirks worth copying in a
+sandbox are marked **quirk**.
+
+Times: DLC takes and returns UTC ``YYYY-MM-DDTHH:MM:SSZ``. PaiStudio documents its query times as
+``yyyy-MM-ddTHH:mmZ`` (minute precision, e.g. ``2024-01-01T00:05Z``) and returns ISO-8601 UTC strings.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from server.errors import ProviderError
 from server.http import RetryPolicy, send
 from server.providers.pai import endpoints, errormap, signing
 from server.providers.pai.credentials import CredentialsProvider
-from server.providers.pai.endpoints import AIWORKSPACE, DLC, ECS, Endpoint, Product
+from server.providers.pai.endpoints import AIWORKSPACE, DLC, ECS, PAISTUDIO, Endpoint, Product
 
 logger = logging.getLogger("cloudjobs.pai.api")
 
@@ -95,7 +104,7 @@ class PaiApi:
             p.key: endpoints.resolve(
                 p, settings.region, settings.pai_network, getattr(settings, f"pai_endpoint_{p.key}", None)
             )
-            for p in (DLC, AIWORKSPACE, ECS, endpoints.PAISTUDIO)
+            for p in (DLC, AIWORKSPACE, ECS, PAISTUDIO)
         }
 
     async def call(
@@ -159,7 +168,8 @@ class PaiApi:
             ) from None
         if not isinstance(data, dict):
             raise ProviderError(f"{label} {action} returned unexpected JSON", code="InvalidResponse")
-        logger.debug("%s %s ok (RequestId %s)", label, action, data.get("RequestId", ""))
+        # DLC's sanity-check APIs answer with ``RequestID`` (capital ID) instead of ``RequestId``.
+        logger.debug("%s %s ok (RequestId %s)", label, action, data.get("RequestId") or data.get("RequestID") or "")
         return data
 
     # ------------------------------------------------------------------ PAI-DLC 2020-12-03 (ROA)
@@ -204,6 +214,51 @@ class PaiApi:
         """GET /api/v1/jobs/{JobId}/events?MaxEventsNum&StartTime&EndTime"""
         return await self.call(DLC, "GetJobEvents", "GET", path("api", "v1", "jobs", job_id, "events"), query=query)
 
+    async def get_job_metrics(self, job_id: str, query: Mapping[str, QueryValue]) -> dict[str, Any]:
+        """GET /api/v1/jobs/{JobId}/metrics?MetricType&StartTime&EndTime&TimeStep&Token
+
+        ``MetricType`` (required): ``GpuCoreUsage`` | ``GpuMemoryUsage`` | ``CpuCoreUsage`` | ``MemoryUsage``
+        (also ``NetworkInputRate``, ``NetworkOutputRate``, ``DiskReadRate``, ``DiskWriteRate``, unused here).
+        ``StartTime``/``EndTime`` UTC ``YYYY-MM-DDTHH:MM:SSZ`` (defaults: now-1h / now). ``TimeStep`` a
+        duration string such as ``5m`` (the default), ``1m``, ``30s``, ``1h``.
+        → ``{"JobId", "RequestId", "PodMetrics": [{"PodId": str, "Metrics": [{"Time": int (epoch ms),
+        "Value": float}]}]}``. The SDK states no unit for the usage values; they are read as a
+        percentage of the pod's allocation (0-100, e.g. ``37.5``) — a sandbox should serve them so.
+        Alibaba documents this API as no longer maintained for jobs on resource quotas (those report to
+        CloudMonitor): a quota job may get empty ``PodMetrics``."""
+        return await self.call(DLC, "GetJobMetrics", "GET", path("api", "v1", "jobs", job_id, "metrics"), query=query)
+
+    async def list_job_sanity_check_results(self, job_id: str, query: Mapping[str, QueryValue]) -> dict[str, Any]:
+        """GET /api/v1/jobs/{JobId}/sanitycheckresults?Order=asc|desc
+
+        → ``{"RequestID", "TotalCount": int, "SanityCheckResults": [[SanityCheckResultItem, ...], ...]}``
+        **quirk**: ``RequestID`` (capital ID), and a *list of lists* — one inner list per check run (one
+        per ``CheckNumber``), each holding that run's phases. SanityCheckResultItem:
+        ``{"CheckNumber": int, "Phase": str, "Status": str, "Message": str, "StartedAt": str,
+        "FinishedAt": str}``; Phase is ``CheckInit`` | ``DeviceCheck`` | ``SingleNodeCommCheck`` |
+        ``TwoNodeCommCheck`` | ``AllNodeCommCheck``; times UTC ISO-8601."""
+        return await self.call(
+            DLC,
+            "ListJobSanityCheckResults",
+            "GET",
+            path("api", "v1", "jobs", job_id, "sanitycheckresults"),
+            query=query,
+        )
+
+    async def get_job_sanity_check_result(self, job_id: str, query: Mapping[str, QueryValue]) -> dict[str, Any]:
+        """GET /api/v1/jobs/{JobId}/sanitycheckresult?SanityCheckNumber&SanityCheckPhase&Token
+
+        ``SanityCheckNumber`` (int) is required; ``SanityCheckPhase`` one of the phases above.
+        → ``{"JobId", "RequestID", "SanityCheckResult": [SanityCheckResultItem, ...]}`` (**quirk**:
+        ``RequestID``; singular ``SanityCheckResult`` holding a flat list)."""
+        return await self.call(
+            DLC,
+            "GetJobSanityCheckResult",
+            "GET",
+            path("api", "v1", "jobs", job_id, "sanitycheckresult"),
+            query=query,
+        )
+
     async def list_ecs_specs(self, query: Mapping[str, QueryValue]) -> dict[str, Any]:
         """GET /api/v1/ecsspecs?AcceleratorType&PageNumber&PageSize&SortBy&Order&InstanceTypes"""
         return await self.call(DLC, "ListEcsSpecs", "GET", "/api/v1/ecsspecs", query=query)
@@ -222,6 +277,180 @@ class PaiApi:
         """POST /api/v1/workspaces, JSON {WorkspaceName, DisplayName, Description, EnvTypes} → {WorkspaceId}."""
         return await self.call(
             AIWORKSPACE, "CreateWorkspace", "POST", "/api/v1/workspaces", body=body, idempotent=False
+        )
+
+    # ------------------------------------------------------------- PaiStudio 2022-01-12 (ROA)
+    # Host: pai.<region>.aliyuncs.com for mapped regions, **pai.cn-hangzhou.data.aliyun.com** for
+    # cn-hangzhou, paistudio.<region>.aliyuncs.com elsewhere (CLOUDJOBS_PAI_ENDPOINT_PAISTUDIO overrides).
+    # Training job ids look like ``train129f212o89d``; instance ids like ``train129f212o89d-master-0``.
+
+    async def get_training_job(self, training_job_id: str) -> dict[str, Any]:
+        """GET /api/v1/trainingjobs/{TrainingJobId}  (no query)
+
+        → ``{"RequestId", "TrainingJobId", "TrainingJobName", "Status", "ReasonCode", "ReasonMessage",
+        "WorkspaceId", "UserId", "Priority": int, "Duration": int (s), "GmtCreateTime", "GmtModifiedTime",
+        "TrainingJobUrl", "AlgorithmSpec": {"Image", "JobType", "Command": [str], ...},
+        "ComputeResource": {"EcsSpec", "EcsCount": int, "InstanceCount": int, "ResourceId" (quota id;
+        absent/empty on public resources), "ResourceName", "InstanceSpec": {"CPU", "GPU", "GPUType",
+        "Memory", "SharedMemory"} (strings), "UseSpotInstance", "SpotSpec"},
+        "Instances": [{"Name" (the instance id), "Role", "Status"}],
+        "StatusTransitions": [{"Status", "StartTime", "EndTime", "ReasonCode", "ReasonMessage"}],
+        "Labels": [{"Key", "Value"}], "LatestMetrics": [{"Name", "Value": float, "Timestamp"}],
+        "Scheduler": {"MaxRunningTimeInSeconds": str, "MaxRunningTimeInMinutes": str} (**quirk**: strings
+        here, an int in ListTrainingJobs), "Settings": JobSettings, "Environments": {...}, ...}``.
+        Status values (aliyun/pai-python-sdk ``TrainingJobStatus``): ``Creating``, ``Created``,
+        ``Submitted``, ``Initializing``, ``Running``, ``Succeed`` (sic), ``Failed``, ``CreateFailed``,
+        ``InitializeFailed``, ``Terminated``."""
+        return await self.call(PAISTUDIO, "GetTrainingJob", "GET", path("api", "v1", "trainingjobs", training_job_id))
+
+    async def list_training_jobs(self, query: Mapping[str, QueryValue]) -> dict[str, Any]:
+        """GET /api/v1/trainingjobs?TrainingJobId&TrainingJobName&Status&WorkspaceId&StartTime&EndTime&
+        Labels={json}&SortBy&Order&PageNumber&PageSize&AlgorithmName&AlgorithmProvider&IsTempAlgo
+
+        → ``{"RequestId", "TotalCount": int, "TrainingJobs": [item]}``; items have GetTrainingJob's
+        fields plus ``DlcJobId`` (the PAI-DLC job that runs the training job)."""
+        return await self.call(PAISTUDIO, "ListTrainingJobs", "GET", "/api/v1/trainingjobs", query=query)
+
+    async def stop_training_job(self, training_job_id: str) -> dict[str, Any]:
+        """PUT /api/v1/trainingjobs/{TrainingJobId}/stop, no body → ``{"RequestId"}``."""
+        return await self.call(
+            PAISTUDIO, "StopTrainingJob", "PUT", path("api", "v1", "trainingjobs", training_job_id, "stop")
+        )
+
+    async def delete_training_job(self, training_job_id: str) -> dict[str, Any]:
+        """DELETE /api/v1/trainingjobs/{TrainingJobId} → ``{"RequestId"}``."""
+        return await self.call(
+            PAISTUDIO, "DeleteTrainingJob", "DELETE", path("api", "v1", "trainingjobs", training_job_id)
+        )
+
+    async def list_training_job_events(self, training_job_id: str, query: Mapping[str, QueryValue]) -> dict[str, Any]:
+        """GET /api/v1/trainingjobs/{TrainingJobId}/events?StartTime&EndTime&PageNumber&PageSize
+
+        PageNumber default 1, PageSize default 100; StartTime default the job's start, EndTime now.
+        → ``{"RequestId", "TotalCount": str, "Events": [str]}`` (**quirk**: TotalCount is a string).
+        Each event is one string; the SDK gives no format. Like DLC's events they are read as a UTC time
+        prefix and a message, ``"2024-01-01 00:00:05 Created pod: train...-worker-0"`` (ISO-8601 prefixes
+        with ``T``, fractions and ``Z``/offsets parse too; an event without one keeps its order, undated)."""
+        return await self.call(
+            PAISTUDIO,
+            "ListTrainingJobEvents",
+            "GET",
+            path("api", "v1", "trainingjobs", training_job_id, "events"),
+            query=query,
+        )
+
+    async def list_training_job_instance_events(
+        self, training_job_id: str, instance_id: str, query: Mapping[str, QueryValue]
+    ) -> dict[str, Any]:
+        """GET /api/v1/trainingjobs/{TrainingJobId}/instances/{InstanceId}/events?StartTime&EndTime&
+        PageNumber&PageSize → ``{"RequestId", "TotalCount": str, "Events": [str]}`` (as above)."""
+        return await self.call(
+            PAISTUDIO,
+            "ListTrainingJobInstanceEvents",
+            "GET",
+            path("api", "v1", "trainingjobs", training_job_id, "instances", instance_id, "events"),
+            query=query,
+        )
+
+    async def list_training_job_instance_metrics(
+        self, training_job_id: str, query: Mapping[str, QueryValue]
+    ) -> dict[str, Any]:
+        """GET /api/v1/trainingjobs/{TrainingJobId}/instancemetrics?MetricType&InstanceId&StartTime&
+        EndTime&TimeStep
+
+        ``MetricType`` required (same values as DLC GetJobMetrics); ``InstanceId`` optional (omitted: every
+        instance); ``TimeStep`` one of ``1h``, ``30m``, ``5m``, ``10s``; StartTime default the job start.
+        → ``{"RequestId", "InstanceMetrics": [{"InstanceId", "NodeName", "Metrics": [{"Time": str
+        (ISO-8601 UTC), "Value": float}]}]}`` (**quirk**: Time is a string here, epoch ms in DLC)."""
+        return await self.call(
+            PAISTUDIO,
+            "ListTrainingJobInstanceMetrics",
+            "GET",
+            path("api", "v1", "trainingjobs", training_job_id, "instancemetrics"),
+            query=query,
+        )
+
+    async def list_training_job_metrics(self, training_job_id: str, query: Mapping[str, QueryValue]) -> dict[str, Any]:
+        """GET /api/v1/trainingjobs/{TrainingJobId}/metrics?Name&StartTime&EndTime&Order=ASC|DESC&PageNumber&
+        PageSize — the job's *training* metrics (loss, accuracy ... from its MetricDefinitions), not
+        resource usage. → ``{"RequestId", "TotalCount": int, "Metrics": [{"Name", "Value": float,
+        "Timestamp": str}]}``."""
+        return await self.call(
+            PAISTUDIO,
+            "ListTrainingJobMetrics",
+            "GET",
+            path("api", "v1", "trainingjobs", training_job_id, "metrics"),
+            query=query,
+        )
+
+    async def get_training_job_latest_metrics(
+        self, training_job_id: str, query: Mapping[str, QueryValue]
+    ) -> dict[str, Any]:
+        """GET /api/v1/trainingjobs/{TrainingJobId}/latestmetrics?Names (comma list, optional)
+        → ``{"RequestId", "Metrics": [{"Name", "Value": float, "Timestamp": str}]}``."""
+        return await self.call(
+            PAISTUDIO,
+            "GetTrainingJobLatestMetrics",
+            "GET",
+            path("api", "v1", "trainingjobs", training_job_id, "latestmetrics"),
+            query=query,
+        )
+
+    async def get_training_job_error_info(self, training_job_id: str) -> dict[str, Any]:
+        """GET /api/v1/trainingjobs/{TrainingJobId}/errorinfo  (no query)
+        → ``{"RequestId", "ErrorInfo": {"Code": str, "Message": str, "AdditionalInfo": str}}``."""
+        return await self.call(
+            PAISTUDIO,
+            "GetTrainingJobErrorInfo",
+            "GET",
+            path("api", "v1", "trainingjobs", training_job_id, "errorinfo"),
+        )
+
+    async def list_training_job_logs(self, training_job_id: str, query: Mapping[str, QueryValue]) -> dict[str, Any]:
+        """GET /api/v1/trainingjobs/{TrainingJobId}/logs?InstanceId&StartTime&EndTime&PageNumber&PageSize
+        (``WorkerId`` is the deprecated name of InstanceId; not sent)
+
+        → ``{"RequestId", "TotalCount": str, "Logs": [str]}`` — one string per line, oldest first;
+        **quirk**: TotalCount is a string. Pages are 1-based; the server may cap PageSize, so paging
+        follows TotalCount."""
+        return await self.call(
+            PAISTUDIO,
+            "ListTrainingJobLogs",
+            "GET",
+            path("api", "v1", "trainingjobs", training_job_id, "logs"),
+            query=query,
+        )
+
+    async def list_quota_workloads(self, quota_id: str, query: Mapping[str, QueryValue]) -> dict[str, Any]:
+        """GET /api/v1/quotas/{QuotaId}/workloads?WorkloadIds&WithHistoricalData&PageNumber&PageSize
+        (also WorkspaceIds, WorkloadType (e.g. ``dlc``), BeforeWorkloadId, Status (e.g. ``Enqueued``),
+        ShowOwn, SubQuotaIds, UserIds, NodeName, WorkloadStatuses, SortBy, Order, Position, Priority,
+        WorkloadNames, UseOversoldResource, the ``*TimeRange`` filters)
+
+        ``WorkloadIds`` is a comma list of job ids (``dlc...`` or ``train...``); we send one id with
+        ``WithHistoricalData=true`` so a workload that already left the queue is still listed.
+        → ``{"RequestId", "TotalCount": int, "Workloads": [QueueInfo]}``. QueueInfo (all optional):
+
+        * ``WorkloadId``, ``WorkloadName``, ``WorkloadType`` (``dlc``/``dsw``/``eas``), ``WorkloadStatus``
+          (the product's own status, e.g. ``PreAllocation``), ``WorkspaceId``, ``WorkspaceName``,
+          ``UserId``, ``UserName``;
+        * ``Status``: the queue status — the docs' example is ``Enqueued``; ``Dequeued`` is inferred
+          (a dequeued entry also has ``GmtDequeuedTime``);
+        * ``Position``: int, ``Priority``: int, ``QuotaId``, ``Name`` (the QueueUnit), ``QueueStrategy``
+          (e.g. ``PaiStrategyIntelligent``);
+        * ``GmtCreatedTime``, ``GmtEnqueuedTime``, ``GmtDequeuedTime``, ``GmtPositionModifiedTime``;
+        * ``Code``, ``CodeType``, ``Reason``: why it waits, e.g. ``roleMaximumResource`` / ``ConfigRule``
+          / ``Current GPU Limit is 5, limited by Role PAI.AlgoDeveloper``;
+        * ``Resource``: ``{"CPU", "GPU", "GPUType", "Memory", "GPUMemory"}`` (strings),
+          ``UseOversoldResource``: bool.
+
+        (The SDK also defines a ``WorkloadInfo`` model — seed 000's field set — that no 2.6.2 API returns.)"""
+        return await self.call(
+            PAISTUDIO,
+            "ListQuotaWorkloads",
+            "GET",
+            path("api", "v1", "quotas", quota_id, "workloads"),
+            query=query,
         )
 
     # ----------------------------------------------------------------- ECS 2014-05-26 (RPC, V3)

@@ -51,6 +51,9 @@ _PERMISSION_PREFIXES = (
 )
 _RETRYABLE_CODES = ("ServiceUnavailable", "InternalError", "OperationTimeout", "Timeout", "SystemBusy")
 _API_MISMATCH_PREFIXES = ("InvalidAction", "InvalidApi", "InvalidVersion", "UnsupportedHTTPMethod")
+# "No such resource" codes that do not always come with HTTP 404 (PaiStudio answers e.g.
+# ``TRAINING_JOB_INSTANCE_NOT_FOUND`` for an instance that has no logs yet).
+_NOT_FOUND_SUFFIXES = ("NotFound", "NOT_FOUND", "NotExist", "NOT_EXIST")
 _STRING_TO_SIGN = re.compile(r"[\s:,;.]*(server\s+)?string\s*to\s*sign\s*(is)?\s*:.*", re.IGNORECASE | re.DOTALL)
 _XML_FIELD = re.compile(r"<(RequestId|Code|Message|HostId)>(.*?)</\1>", re.DOTALL)
 _MAX_MESSAGE = 400
@@ -76,7 +79,13 @@ def _fields(response: httpx.Response) -> dict[str, Any]:
         nested = body.get("Error")
         err: dict[str, Any] = nested if isinstance(nested, dict) else body
         return {
-            "RequestId": str(body.get("RequestId") or body.get("requestId") or err.get("RequestId") or ""),
+            "RequestId": str(
+                body.get("RequestId")
+                or body.get("RequestID")  # DLC sanity-check APIs spell it with a capital ID
+                or body.get("requestId")
+                or err.get("RequestId")
+                or ""
+            ),
             "Code": str(err.get("Code") or err.get("code") or ""),
             "Message": str(err.get("Message") or err.get("message") or ""),
             "AccessDeniedDetail": body.get("AccessDeniedDetail") or body.get("accessDeniedDetail"),
@@ -122,7 +131,8 @@ def parse_error(
     status = response.status_code
     code: str = f["Code"]
     request_id: str = f["RequestId"] or response.headers.get("x-acs-request-id", "")
-    message = _clean(f["Message"], redact) or response.reason_phrase or f"HTTP {status}"
+    # The platform's messages usually end with "." and every hint below adds its own.
+    message = (_clean(f["Message"], redact) or response.reason_phrase or f"HTTP {status}").rstrip(". ")
     label = PRODUCT_LABELS.get(product.key, product.key)
     ident = f"{code or f'HTTP {status}'}" + (f", RequestId {request_id}" if request_id else "")
     head = f"{label} {action} failed ({ident}): {message}"
@@ -174,6 +184,8 @@ def parse_error(
             retryable=False,
             **kw,
         )
+    if status < 500 and code.endswith(_NOT_FOUND_SUFFIXES):
+        return RemoteNotFound(head + ".", retryable=False, **kw)
     if status >= 500 or code in _RETRYABLE_CODES or code.startswith(_RETRYABLE_CODES):
         return ProviderError(f"{head}. Temporary platform error.", retryable=True, **kw)
     if status == 404:

@@ -13,7 +13,19 @@ What each method calls (all through :class:`~.api.PaiApi`, signed ACS3, retried 
   ListJobs (pages; ``StartTime`` one year back so jobs older than the API's 7-day default are found),
   StopJob, DeleteJob.
 * ``pod_logs`` / ``job_logs`` / ``events`` DLC GetPodLogs, GetJobEvents, GetPodEvents (pods
-  concurrently), merged by the events' ``YYYY-MM-DD HH:MM:SS`` prefix.
+  concurrently), merged by the events' ``YYYY-MM-DD HH:MM:SS`` prefix, the newest ``MAX_EVENTS`` kept.
+* ``metrics``       DLC GetJobMetrics (``MetricType`` per metric kind, ``TimeStep`` chosen so a series
+  has at most 500 points, then downsampled to that bound), one series per pod.
+* ``sanity_checks`` DLC ListJobSanityCheckResults (``RequestID``, list of lists flattened);
+  ``sanity_check`` GetJobSanityCheckResult for one check number.
+* ``workload_info`` GetJob's ``ResourceId`` (the quota) → PaiStudio ListQuotaWorkloads; public jobs say so.
+* ``error_info``    DLC GetJob ReasonCode/ReasonMessage; PaiStudio GetTrainingJobErrorInfo.
+
+``train…`` ids are PaiStudio 2022-01-12 training jobs and go to its APIs instead (:mod:`.studio` maps
+them): GetTrainingJob (instances as pods), StopTrainingJob, DeleteTrainingJob, ListTrainingJobLogs per
+instance (pages chosen from the string ``TotalCount`` so only the tail is read), ListTrainingJobEvents
++ ListTrainingJobInstanceEvents, ListTrainingJobInstanceMetrics, and ListTrainingJobs' ``DlcJobId`` for
+the DLC job whose sanity checks it ran. ``create_job``/``list_jobs`` stay PAI-DLC only.
 """
 
 from __future__ import annotations
@@ -45,14 +57,19 @@ from server.models import (
     JobRequest,
     JobStatus,
     LogPage,
+    MetricKind,
     Pod,
+    PodMetricSeries,
     Price,
+    SanityCheckResult,
     Spec,
+    WorkloadInfo,
 )
 from server.providers.base import TAG_QUOTE_ID
-from server.providers.pai import images
+from server.providers.pai import images, studio
 from server.providers.pai.api import PaiApi, QueryValue
 from server.providers.pai.credentials import Credentials, CredentialsProvider, as_provider
+from server.providers.pai.studio import check_job_id, is_training_job
 
 logger = logging.getLogger("cloudjobs.pai")
 
@@ -74,6 +91,12 @@ RECONCILE_DELAYS = (0.0, 1.0, 2.0, 4.0)  # lookups after a CreateJob of unknown 
 MAX_CONCURRENCY = 8
 SPEC_SORT_FIELDS = ("CPU", "GPU", "Memory", "GmtCreateTime")
 DISPLAY_NAME = re.compile(r"^[0-9A-Za-z_.-]{1,256}$")
+MAX_EVENTS = 2000  # newest events kept after merging (GetJobEvents' own MaxEventsNum default)
+STUDIO_EVENT_PAGE_SIZE = 100  # ListTrainingJobEvents' default PageSize
+STUDIO_LOG_PAGE_SIZE = 500
+MAX_SANITY_RESULTS = 200
+PRIORITY_RANGE = (1, 9)
+INSTANCE_NOT_FOUND = "TRAINING_JOB_INSTANCE_NOT_FOUND"  # PaiStudio: an instance without logs yet
 
 STATUS_MAP: dict[str, JobStatus] = {
     "Creating": JobStatus.CREATING,
@@ -93,7 +116,9 @@ STATUS_MAP: dict[str, JobStatus] = {
 RAW_STATUSES: dict[JobStatus, tuple[str, ...]] = {
     s: tuple(raw for raw, norm in STATUS_MAP.items() if norm is s) for s in JobStatus
 }
-_EVENT_TIME = re.compile(r"^\s*(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:Z)?\s*(.*)$", re.DOTALL)
+_EVENT_TIME = re.compile(
+    r"^\s*(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)\s*(.*)$", re.DOTALL
+)
 
 
 # ----------------------------------------------------------------------------------- mapping
@@ -204,6 +229,8 @@ def job_from(data: Mapping[str, Any], provider: str = "pai") -> Job:
         reason_code=_str(data.get("ReasonCode")),
         max_runtime_minutes=_int(data.get("JobMaxRunningTimeMinutes")),
         tags=job_tags(data) or {},
+        priority=_int(data.get("Priority")),
+        resource_id=_str(data.get("ResourceId")),
     )
 
 
@@ -236,19 +263,19 @@ def spec_from(data: Mapping[str, Any], price: Price | None = None) -> Spec:
 
 
 def parse_event(line: str, source: str) -> Event:
+    """``YYYY-MM-DD HH:MM:SS message`` (DLC); ISO prefixes with ``T``, fractions, ``Z`` or an offset too."""
     match = _EVENT_TIME.match(line)
     if match:
-        try:
-            when = datetime.strptime(match.group(1).replace("T", " "), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        when = studio.parse_time(match.group(1))
+        if when is not None:
             return Event(time=when, source=source, message=match.group(2).strip())
-        except ValueError:
-            pass
     return Event(time=None, source=source, message=line.strip())
 
 
-def merge_events(events: list[Event]) -> list[Event]:
-    """Oldest first; events without a time keep their order after the dated ones."""
-    return sorted(events, key=lambda e: (e.time is None, e.time or datetime.min.replace(tzinfo=UTC)))
+def merge_events(events: list[Event], limit: int | None = None) -> list[Event]:
+    """Oldest first; events without a time keep their order after the dated ones; the newest ``limit``."""
+    ordered = sorted(events, key=lambda e: (e.time is None, e.time or datetime.min.replace(tzinfo=UTC)))
+    return ordered[-limit:] if limit else ordered
 
 
 async def gather(tasks: list[Callable[[], Coroutine[Any, Any, None]]]) -> None:
@@ -543,6 +570,16 @@ class PaiProvider:
         for key in request.envs:
             if not key or "=" in key:
                 raise InvalidRequest(f"environment variable name {key!r} is not valid")
+        low, high = PRIORITY_RANGE
+        if request.priority is not None and not low <= request.priority <= high:
+            raise InvalidRequest(
+                f"priority must be an integer from {low} (lowest, the default) to {high} (highest) on PAI-DLC, "
+                f"got {request.priority}"
+            )
+        if request.sanity_check_args is not None and not request.sanity_check:
+            raise InvalidRequest("sanity_check_args needs sanity_check=true (they configure PAI's sanity check)")
+        if request.sanity_check_args is not None and not request.sanity_check_args.strip():
+            raise InvalidRequest("sanity_check_args is empty; omit it to use PAI's default sanity check")
 
     # ------------------------------------------------------------------------------ create
 
@@ -594,8 +631,17 @@ class PaiProvider:
             body["ThirdpartyLibs"] = list(request.thirdparty_libs)
         if request.resource_id:
             body["ResourceId"] = request.resource_id
+        if request.priority is not None:
+            body["Priority"] = request.priority
+        settings: dict[str, Any] = {}
         if request.tags:
-            body["Settings"] = {"Tags": dict(request.tags)}
+            settings["Tags"] = dict(request.tags)
+        if request.sanity_check:
+            settings["EnableSanityCheck"] = True
+            if request.sanity_check_args:
+                settings["SanityCheckArgs"] = request.sanity_check_args
+        if settings:
+            body["Settings"] = settings
         return body
 
     async def create_job(self, request: JobRequest) -> Job:
@@ -622,6 +668,8 @@ class PaiProvider:
                 image=body["JobSpecs"][0]["Image"],
                 max_runtime_minutes=request.max_runtime_minutes,
                 tags=dict(request.tags),
+                priority=request.priority,
+                resource_id=request.resource_id,
             )
 
     async def _submit(self, body: Mapping[str, Any], quote: str | None) -> str:
@@ -703,6 +751,10 @@ class PaiProvider:
         return await self.get_job(job_id) if job_id else None
 
     async def get_job(self, job_id: str) -> Job:
+        """DLC GetJob, or PaiStudio GetTrainingJob for a ``train…`` id."""
+        check_job_id(job_id)
+        if is_training_job(job_id):
+            return studio.training_job_from(await self.api.get_training_job(job_id), self.name)
         return job_from(await self.api.get_job(job_id, need_detail=True), self.name)
 
     async def list_jobs(
@@ -744,11 +796,19 @@ class PaiProvider:
         return ordered[:limit]
 
     async def stop_job(self, job_id: str) -> Job:
-        await self.api.stop_job(job_id)
+        check_job_id(job_id)
+        if is_training_job(job_id):
+            await self.api.stop_training_job(job_id)
+        else:
+            await self.api.stop_job(job_id)
         return await self.get_job(job_id)
 
     async def delete_job(self, job_id: str) -> None:
-        await self.api.delete_job(job_id)
+        check_job_id(job_id)
+        if is_training_job(job_id):
+            await self.api.delete_training_job(job_id)
+        else:
+            await self.api.delete_job(job_id)
 
     # ------------------------------------------------------------------------ logs/events
 
@@ -763,6 +823,9 @@ class PaiProvider:
     ) -> LogPage:
         if max_lines is not None and max_lines < 1:
             raise InvalidRequest(f"max_lines must be at least 1, got {max_lines}")
+        check_job_id(job_id)
+        if is_training_job(job_id):
+            return await self._training_pod_logs(job_id, pod_id, max_lines=max_lines, since=since, until=until)
         query: dict[str, QueryValue] = {
             "MaxLines": max_lines,
             "StartTime": iso(since),
@@ -792,9 +855,13 @@ class PaiProvider:
         return {p.pod_id: results[p.pod_id] for p in job.pods if p.pod_id in results}
 
     async def events(self, job_id: str, pod_id: str | None = None) -> list[Event]:
+        """The job's and its pods' events merged oldest first, the newest ``MAX_EVENTS`` kept."""
+        check_job_id(job_id)
+        if is_training_job(job_id):
+            return await self._training_events(job_id, pod_id)
         if pod_id is not None:
             data = await self.api.get_pod_events(job_id, pod_id, {})
-            return merge_events([parse_event(str(e), pod_id) for e in data.get("Events") or []])
+            return merge_events([parse_event(str(e), pod_id) for e in data.get("Events") or []], MAX_EVENTS)
 
         collected: list[Event] = []
         limiter = anyio.CapacityLimiter(MAX_CONCURRENCY)
@@ -814,4 +881,324 @@ class PaiProvider:
 
         job = await self.get_job(job_id)
         await gather([job_events, *(functools.partial(pod_events, p.pod_id) for p in job.pods if p.pod_id)])
-        return merge_events(collected)
+        return merge_events(collected, MAX_EVENTS)
+
+    # --------------------------------------------------------------- PaiStudio logs/events
+
+    async def _tail_pages(
+        self,
+        fetch: Callable[[Mapping[str, QueryValue]], Awaitable[dict[str, Any]]],
+        query: Mapping[str, QueryValue],
+        items_key: str,
+        bound: int,
+        page_size: int,
+    ) -> tuple[list[str], int | None]:
+        """The last ``bound`` items of a PaiStudio page-numbered listing, oldest first, and its total.
+
+        Page 1 gives ``TotalCount`` (a string); the pages holding the tail are then read concurrently, so
+        a long log costs about ``bound / page_size`` calls, not the whole log. A server that caps
+        ``PageSize`` (a full-looking first page shorter than asked, below the total) is paged at its size."""
+
+        async def page(number: int, size: int) -> tuple[list[str], int | None]:
+            data = await fetch({**query, "PageNumber": number, "PageSize": size})
+            return [str(i) for i in data.get(items_key) or []], studio.as_int(data.get("TotalCount"))
+
+        first, total = await page(1, page_size)
+        if total is None:  # no total: read on until a short page, keeping the tail
+            items, last, number = list(first), first, 1
+            while len(last) >= page_size and number < MAX_PAGES:
+                number += 1
+                last, _ = await page(number, page_size)
+                items = (items + last)[-bound:]
+            return items[-bound:], None
+        if not first or total <= len(first):
+            return first[-bound:], total
+        size = len(first)
+        pages = math.ceil(total / size)
+        wanted = range(max(1, pages - math.ceil(bound / size)), pages + 1)[-MAX_PAGES:]
+        results: dict[int, list[str]] = {1: first} if 1 in wanted else {}
+        limiter = anyio.CapacityLimiter(MAX_CONCURRENCY)
+
+        async def one(number: int) -> None:
+            async with limiter:
+                results[number] = (await page(number, size))[0]
+
+        await gather([functools.partial(one, n) for n in wanted if n not in results])
+        items = [line for n in sorted(results) for line in results[n]]
+        return items[-bound:], total
+
+    async def _training_pod_logs(
+        self,
+        job_id: str,
+        instance_id: str,
+        *,
+        max_lines: int | None,
+        since: datetime | None,
+        until: datetime | None,
+    ) -> LogPage:
+        """PaiStudio ListTrainingJobLogs for one instance: its last ``max_lines`` lines (default 2000)."""
+        bound = max_lines or DEFAULT_MAX_LOG_LINES
+        query: dict[str, QueryValue] = {
+            "InstanceId": instance_id,
+            "StartTime": studio.studio_time(since),
+            "EndTime": studio.studio_time(until, ceil=True),
+        }
+
+        async def fetch(q: Mapping[str, QueryValue]) -> dict[str, Any]:
+            return await self.api.list_training_job_logs(job_id, q)
+
+        try:
+            lines, total = await self._tail_pages(fetch, query, "Logs", bound, STUDIO_LOG_PAGE_SIZE)
+        except ProviderError as exc:
+            if exc.code == INSTANCE_NOT_FOUND:  # the instance has not written anything yet
+                return LogPage(pod_id=instance_id, lines=[])
+            raise
+        truncated = total > len(lines) if total is not None else len(lines) >= bound
+        return LogPage(pod_id=instance_id, lines=lines, truncated=truncated)
+
+    async def _training_events(self, job_id: str, instance_id: str | None) -> list[Event]:
+        """ListTrainingJobEvents and every instance's ListTrainingJobInstanceEvents, merged."""
+        collected: list[Event] = []
+        limiter = anyio.CapacityLimiter(MAX_CONCURRENCY)
+
+        async def job_events() -> None:
+            async def fetch(q: Mapping[str, QueryValue]) -> dict[str, Any]:
+                return await self.api.list_training_job_events(job_id, q)
+
+            async with limiter:
+                lines, _ = await self._tail_pages(fetch, {}, "Events", MAX_EVENTS, STUDIO_EVENT_PAGE_SIZE)
+            collected.extend(parse_event(line, job_id) for line in lines)
+
+        async def instance_events(iid: str, missing_ok: bool) -> None:
+            async def fetch(q: Mapping[str, QueryValue]) -> dict[str, Any]:
+                return await self.api.list_training_job_instance_events(job_id, iid, q)
+
+            async with limiter:
+                try:
+                    lines, _ = await self._tail_pages(fetch, {}, "Events", MAX_EVENTS, STUDIO_EVENT_PAGE_SIZE)
+                except NotFound:
+                    if not missing_ok:
+                        raise
+                    return
+            collected.extend(parse_event(line, iid) for line in lines)
+
+        if instance_id is not None:
+            await instance_events(instance_id, missing_ok=False)
+            return merge_events(collected, MAX_EVENTS)
+        job = await self.get_job(job_id)
+        await gather([job_events, *(functools.partial(instance_events, p.pod_id, True) for p in job.pods if p.pod_id)])
+        return merge_events(collected, MAX_EVENTS)
+
+    # ------------------------------------------------------------------------------ metrics
+
+    async def metrics(
+        self, job_id: str, metric: MetricKind, *, since: datetime | None = None, step_seconds: int | None = None
+    ) -> list[PodMetricSeries]:
+        """One resource metric per pod, oldest point first, at most 500 points a series.
+
+        DLC GetJobMetrics (``Time`` epoch ms) or PaiStudio ListTrainingJobInstanceMetrics (``Time`` ISO)
+        with ``MetricType`` = CpuCoreUsage | MemoryUsage | GpuCoreUsage | GpuMemoryUsage. Without
+        ``since`` the window is the job's own run (GetJob: running/creation time to its finish or now;
+        DLC's default would be the last hour only); a job that never started has no series. Values are
+        passed through as the platform reports them (% of the pod's allocation)."""
+        check_job_id(job_id)
+        metric_type = studio.metric_type(metric)
+        if step_seconds is not None and step_seconds < 1:
+            raise InvalidRequest(f"step must be at least 1 second, got {step_seconds}")
+        end = self._now()
+        start = since
+        if start is None:
+            job = await self.get_job(job_id)
+            start = job.started_at or job.created_at
+            if start is None or (job.status in (JobStatus.CREATING, JobStatus.QUEUING) and not job.started_at):
+                return []
+            if job.finished_at is not None:
+                end = min(end, job.finished_at + timedelta(minutes=1))
+        if start >= end:
+            return []
+        if is_training_job(job_id):
+            data = await self.api.list_training_job_instance_metrics(
+                job_id,
+                {
+                    "MetricType": metric_type,
+                    "StartTime": studio.studio_time(start),
+                    "EndTime": studio.studio_time(end, ceil=True),
+                    "TimeStep": studio.studio_time_step(step_seconds, start, end),
+                },
+            )
+            raw = [
+                (m.get("InstanceId"), m.get("Metrics"))
+                for m in data.get("InstanceMetrics") or []
+                if isinstance(m, dict)
+            ]
+            epoch_ms = False
+        else:
+            data = await self.api.get_job_metrics(
+                job_id,
+                {
+                    "MetricType": metric_type,
+                    "StartTime": iso(start),
+                    "EndTime": iso(end),
+                    "TimeStep": studio.dlc_time_step(step_seconds, start, end),
+                },
+            )
+            raw = [(m.get("PodId"), m.get("Metrics")) for m in data.get("PodMetrics") or [] if isinstance(m, dict)]
+            epoch_ms = True
+        return [
+            PodMetricSeries(
+                pod_id=str(pod), metric=metric, points=studio.metric_points(points or [], epoch_ms=epoch_ms)
+            )
+            for pod, points in raw
+            if pod
+        ]
+
+    # ------------------------------------------------------------------------ sanity checks
+
+    async def _dlc_job_of(self, training_job_id: str) -> str | None:
+        """The PAI-DLC job that runs a PaiStudio training job (ListTrainingJobs' ``DlcJobId``)."""
+        data = await self.api.list_training_jobs(
+            {
+                "TrainingJobId": training_job_id,
+                "StartTime": studio.studio_time(self._now() - LOOKBACK),  # the API's default is 7 days
+                "PageNumber": 1,
+                "PageSize": 10,
+            }
+        )
+        for item in data.get("TrainingJobs") or []:
+            if isinstance(item, dict) and item.get("TrainingJobId") == training_job_id:
+                return _str(item.get("DlcJobId"))
+        raise NotFound(f"PaiStudio has no training job {training_job_id!r} (ListTrainingJobs found none)")
+
+    async def sanity_checks(self, job_id: str) -> list[SanityCheckResult]:
+        """DLC ListJobSanityCheckResults (Order=asc), the list of lists flattened, ordered by check number
+        and start; empty when the job ran without sanity checks. A ``train…`` id is looked up through the
+        DLC job that runs it."""
+        check_job_id(job_id)
+        dlc_id = await self._dlc_job_of(job_id) if is_training_job(job_id) else job_id
+        if not dlc_id:
+            return []
+        data = await self.api.list_job_sanity_check_results(dlc_id, {"Order": "asc"})
+        results = [studio.sanity_result_from(item) for item in studio.sanity_items(data)]
+        results.sort(key=lambda r: (r.check_number, r.started_at or datetime.min.replace(tzinfo=UTC)))
+        return results[-MAX_SANITY_RESULTS:]
+
+    async def sanity_check(self, job_id: str, check_number: int, phase: str | None = None) -> list[SanityCheckResult]:
+        """DLC GetJobSanityCheckResult: the phases of one check run (``phase`` narrows it to one)."""
+        check_job_id(job_id)
+        if check_number < 0:
+            raise InvalidRequest(f"check_number must be 0 or more, got {check_number}")
+        dlc_id = await self._dlc_job_of(job_id) if is_training_job(job_id) else job_id
+        if not dlc_id:
+            return []
+        query: dict[str, QueryValue] = {"SanityCheckNumber": check_number, "SanityCheckPhase": phase}
+        data = await self.api.get_job_sanity_check_result(dlc_id, query)
+        return [studio.sanity_result_from(item) for item in studio.sanity_items(data)]
+
+    # ------------------------------------------------------------------------ workload info
+
+    async def workload_info(self, job_id: str) -> WorkloadInfo:
+        """Seed 000's view. A job on a resource quota (GetJob ``ResourceId`` / GetTrainingJob
+        ``ComputeResource.ResourceId``) is looked up with PaiStudio ListQuotaWorkloads; a job on public
+        resources is not in any queue, and says so. ``unavailable`` names the seed fields left empty."""
+        check_job_id(job_id)
+        if is_training_job(job_id):
+            raw = await self.api.get_training_job(job_id)
+            job = studio.training_job_from(raw, self.name)
+            compute = studio.as_dict(raw.get("ComputeResource"))
+            source = "PaiStudio GetTrainingJob"
+            base: dict[str, Any] = {
+                "workload_type": "TrainingJob",
+                "workspace_name": None,
+                "tenant_id": None,
+                "quota_name": _str(compute.get("ResourceName")),
+            }
+        else:
+            raw = await self.api.get_job(job_id, need_detail=True)
+            job = job_from(raw, self.name)
+            source = "PAI-DLC GetJob"
+            base = {
+                "workload_type": "dlc",
+                "workspace_name": _str(raw.get("WorkspaceName")),
+                "tenant_id": _str(raw.get("TenantId")),
+                "quota_name": None,
+            }
+        fields: dict[str, Any] = {
+            "job_id": job.job_id or job_id,
+            "name": job.name or None,
+            "workspace_id": _str(raw.get("WorkspaceId")),
+            "status": studio.seed_status(job.status),
+            "created_at": job.created_at,
+            "user_id": _str(raw.get("UserId")),
+            "user_name": None,
+            "priority": job.priority,
+            "is_scheduled": studio.scheduled_from_status(job.status),
+            **base,
+        }
+        quota = job.resource_id
+        if not quota:
+            info = WorkloadInfo(
+                **fields, in_quota=False, source=source, note=f"{job.job_id or job_id} {studio.PUBLIC_NOTE}"
+            )
+            return self._with_unavailable(info, public=True)
+        data = await self.api.list_quota_workloads(
+            quota, {"WorkloadIds": job_id, "WithHistoricalData": True, "PageNumber": 1, "PageSize": 10}
+        )
+        source = f"PaiStudio ListQuotaWorkloads + {source}"
+        entry = studio.queue_entry(data, job_id)
+        if entry is None:
+            note = (
+                f"in resource quota {quota}, but ListQuotaWorkloads lists no queue entry for it "
+                f"(job status {job.raw_status})"
+            )
+            info = WorkloadInfo(**fields, in_quota=True, quota_id=quota, source=source, note=note)
+            return self._with_unavailable(info, public=False)
+        scheduled = studio.queue_scheduled(entry)
+        if scheduled is None:
+            scheduled = studio.scheduled_from_status(job.status)
+        fields.update(
+            {
+                "name": _str(entry.get("WorkloadName")) or fields["name"],
+                "workload_type": _str(entry.get("WorkloadType")) or fields["workload_type"],
+                "workspace_id": _str(entry.get("WorkspaceId")) or fields["workspace_id"],
+                "workspace_name": _str(entry.get("WorkspaceName")) or fields["workspace_name"],
+                "created_at": studio.parse_time(entry.get("GmtCreatedTime")) or fields["created_at"],
+                "user_id": _str(entry.get("UserId")) or fields["user_id"],
+                "user_name": _str(entry.get("UserName")),
+                "priority": studio.as_int(entry.get("Priority")) if entry.get("Priority") is not None else job.priority,
+                "is_scheduled": scheduled,
+            }
+        )
+        info = WorkloadInfo(
+            **fields,
+            in_quota=True,
+            enqueued_at=studio.parse_time(entry.get("GmtEnqueuedTime")),
+            queue_position=None if scheduled else studio.as_int(entry.get("Position")),
+            quota_id=_str(entry.get("QuotaId")) or quota,
+            queue_metas=[studio.queue_meta(entry, quota)],
+            source=source,
+            note=studio.queue_note(entry, quota, scheduled),
+        )
+        return self._with_unavailable(info, public=False)
+
+    @staticmethod
+    def _with_unavailable(info: WorkloadInfo, *, public: bool) -> WorkloadInfo:
+        missing = [
+            seed
+            for seed, attr in studio.SEED_WORKLOAD_FIELDS
+            if getattr(info, attr) in (None, "", [])
+            and not (public and attr == "queue_metas")  # not queued at all: nothing is missing
+        ]
+        return info.model_copy(update={"unavailable": missing})
+
+    # --------------------------------------------------------------------------- error info
+
+    async def error_info(self, job_id: str) -> str | None:
+        """PaiStudio GetTrainingJobErrorInfo (``Code: Message (AdditionalInfo)``) for ``train…`` ids;
+        DLC GetJob ``ReasonCode: ReasonMessage`` otherwise. None when the platform says nothing."""
+        check_job_id(job_id)
+        if is_training_job(job_id):
+            return studio.error_info_line(await self.api.get_training_job_error_info(job_id))
+        data = await self.api.get_job(job_id, need_detail=True)
+        code, message = _str(data.get("ReasonCode")), _str(data.get("ReasonMessage"))
+        line = studio.one_line(f"{code}:" if code and message else code, message)
+        return line or None

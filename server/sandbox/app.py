@@ -1,0 +1,922 @@
+"""The sandbox: one ASGI app (Starlette) that answers PAI-DLC, AIWorkspace and ECS calls.
+
+Routing is by the ``x-acs-version`` / ``x-acs-action`` headers, so the three products share one port
+and all three endpoint overrides of the ``pai`` provider can point at it:
+
+============  ==========  ===============================================  =================
+version       product     actions                                          style
+============  ==========  ===============================================  =================
+2020-12-03    PAI-DLC     CreateJob GetJob ListJobs StopJob DeleteJob      ROA (path + query/JSON)
+                          GetPodLogs GetPodEvents GetJobEvents ListEcsSpecs
+2021-02-04    AIWorkspace ListImages ListWorkspaces CreateWorkspace        ROA
+                          GetWorkspace
+2014-05-26    ECS         DescribePrice                                    RPC (``POST /``, query)
+============  ==========  ===============================================  =================
+
+A launched job's pods are ``bash -c <UserCommand>`` (or the role's ``JobSpecs[].UserCommand``) in a
+shared working directory under the state directory, with the job's ``Envs`` plus PyTorchJob-style
+``RANK`` (leader first), ``WORLD_SIZE``, ``LOCAL_RANK=0``, ``MASTER_ADDR=127.0.0.1``, a free
+``MASTER_PORT``, ``PYTHONUNBUFFERED=1``, ``CUDA_VISIBLE_DEVICES=""`` (GPU specs run on the CPU; a job
+may override it in Envs) and ``PATH`` starting with this Python's directory. ``JobMaxRunningTimeMinutes``
+is enforced (× ``minute_seconds``). Images are recorded, not pulled; ThirdpartyLibs are not installed
+(job events say both).
+
+GetPodLogs honours MaxLines and, through the executor's log time index, StartTime/EndTime; ListJobs
+filters by WorkspaceId, Status, JobType, JobId(s), DisplayName (substring, any case), ResourceId,
+Tags (JSON map) and StartTime/EndTime (default: the last 7 days, as the API does), sorts by SortBy /
+Order and pages by PageNumber / PageSize.
+
+Every call is checked in this order: signature (``auth.py``), the action and its method/path (404
+``InvalidAction.NotFound`` otherwise), request faults (``faults.py``), the handler (the API's own
+validation). Jobs run through the local provider's :class:`~server.providers.local.executor.Executor`
+in ``<state_dir>`` (see ``jobs.py`` for the timeline). A scheduler task, started with the app's lifespan,
+launches jobs whose queuing time is over; without a lifespan (e.g. ``httpx.ASGITransport``) calls do it.
+
+Unsigned admin routes, loopback clients only: ``GET /_sandbox/info``; ``GET``/``POST``/``DELETE``
+``/_sandbox/faults`` (POST a fault spec ``{"kind": "throttle", "count": 3}``, a list of them, or
+``{"faults": [...]}``, as ``application/json``; DELETE takes ``?kind=``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import sys
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import anyio
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from server.errors import CloudJobsError, NotFound
+from server.providers.local.executor import Executor, PodSpec, RunState
+from server.providers.pai import endpoints, signing
+from server.sandbox import catalog
+from server.sandbox.auth import Authenticator
+from server.sandbox.errors import (
+    ApiError,
+    error_body,
+    invalid,
+    json_response,
+    missing,
+    new_request_id,
+    not_found_action,
+)
+from server.sandbox.faults import JOB_FAULTS, Call, Faults, JobFault, job_faults
+from server.sandbox.jobs import (
+    JobRecord,
+    JobView,
+    apply_stop_before_launch,
+    base_view,
+    event_line,
+    get_job_body,
+    list_item,
+    new_job_id,
+    parse_iso,
+    plan_pods,
+    pod_uid,
+    validate_create,
+)
+from server.sandbox.settings import AccessKey, SandboxSettings, generate_access_key
+from server.sandbox.store import Store, Workspace, workspace_item
+
+logger = logging.getLogger("cloudjobs.sandbox")
+
+PRODUCTS = {p.version: p for p in (endpoints.DLC, endpoints.AIWORKSPACE, endpoints.ECS)}
+LIST_JOBS_WINDOW = 7 * 24 * 3600.0  # ListJobs' default StartTime: 7 days ago
+WORKSPACE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{2,22}$")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass
+class CallRecord:
+    """One answered API call (``Sandbox.calls``)."""
+
+    time: float
+    product: str
+    action: str
+    method: str
+    path: str
+    status: int
+    code: str  # "" on success
+    body: dict[str, Any]  # the JSON the sandbox answered
+
+
+@dataclass
+class Ctx:
+    """What a handler gets."""
+
+    key: AccessKey
+    query: dict[str, str]
+    params: dict[str, str]
+    raw_body: bytes
+    now: float
+
+    def json(self) -> Any:
+        if not self.raw_body:
+            return {}
+        try:
+            return json.loads(self.raw_body)
+        except ValueError:
+            raise invalid("body", "the request body is not valid JSON") from None
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.query.get(name)
+        if raw is None or raw == "":
+            return default
+        if raw.lower() in ("true", "false"):
+            return raw.lower() == "true"
+        raise invalid(name, f"{raw!r} is not a boolean (true or false)")
+
+    def number(self, name: str, default: int, *, minimum: int = 1, maximum: int | None = None) -> int:
+        raw = self.query.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise invalid(name, f"{raw!r} is not an integer") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+            raise invalid(name, f"must be {bounds}, got {value}")
+        return value
+
+    def choice(self, name: str, allowed: Sequence[str], default: str | None = None) -> str | None:
+        raw = self.query.get(name) or default
+        if raw is None:
+            return None
+        for value in allowed:
+            if raw.lower() == value.lower():
+                return value
+        raise invalid(name, f"{raw!r} is not one of {', '.join(allowed)}")
+
+
+Handler = Callable[[Ctx], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Api:
+    product: str
+    action: str
+    methods: tuple[str, ...]
+    pattern: re.Pattern[str]
+    handler: Handler = field(compare=False)
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    """``/api/v1/jobs/{JobId}`` → a regex on the raw (encoded) path with named groups."""
+    return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _page(items: list[Any], page: int, size: int) -> list[Any]:
+    return items[(page - 1) * size : page * size]
+
+
+class _AlreadyHandled(Exception):
+    """Raised inside a launch transaction: the job was stopped or launched meanwhile."""
+
+
+class Sandbox:
+    """One sandbox instance: its settings, credentials, faults, state and ASGI ``app``."""
+
+    def __init__(self, settings: SandboxSettings, *, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.auth = Authenticator(
+            settings.access_keys or (generate_access_key(),),
+            window_seconds=settings.date_window_seconds,
+            max_nonces=settings.max_nonces,
+            clock=clock,
+        )
+        self.faults = Faults()
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self.executor = Executor(settings.state_dir)
+        self.store = Store(self.executor.db)
+        for name in settings.workspaces:
+            self.store.create_workspace(name, name, "Created by the PAI sandbox", ["prod"])
+        self.calls: deque[CallRecord] = deque(maxlen=settings.call_history)
+        self._scheduler_running = False
+        self._wake_event = anyio.Event()
+        self._apis: dict[tuple[str, str], Api] = {}
+        self._register_apis()
+        self.app = Starlette(
+            routes=[
+                Route("/_sandbox/info", self._admin_info, methods=["GET"]),
+                Route("/_sandbox/faults", self._admin_faults, methods=["GET", "POST", "DELETE"]),
+                Route("/{path:path}", self._dispatch, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+            ],
+            lifespan=self._lifespan,
+        )
+        self.app.state.sandbox = self
+
+    # ------------------------------------------------------------------------------------ public
+
+    @property
+    def access_keys(self) -> list[AccessKey]:
+        return self.auth.keys
+
+    @property
+    def access_key(self) -> AccessKey:
+        """The first configured (or the generated) credential."""
+        return self.auth.keys[0]
+
+    def add_access_key(self, key: AccessKey) -> AccessKey:
+        self.auth.add(key)
+        return key
+
+    def host_id(self, product: str) -> str:
+        """The real service's host for ``product`` in this region (the error bodies' HostId)."""
+        prod = endpoints.PRODUCTS.get(product)
+        if prod is None:
+            return f"pai-dlc.{self.settings.region}.aliyuncs.com"
+        return endpoints.resolve(prod, self.settings.region).host
+
+    def create_workspace(self, name: str) -> str:
+        """Create a workspace (synchronous; for tests and rehearsal scripts); returns its id."""
+        ws = self.store.create_workspace(name, name, "Created by the PAI sandbox", ["prod"])
+        if ws is None:
+            found = next(w for w in self.store.workspaces() if w.name == name)
+            return found.workspace_id
+        return ws.workspace_id
+
+    async def job_view(self, job_id: str) -> JobView | None:
+        """The job as the API would report it now (None: no such job)."""
+        return await anyio.to_thread.run_sync(self._load_view, job_id)
+
+    async def stop_all(self, wait_seconds: float = 10.0) -> None:
+        """Stop every unfinished job and wait for them (test teardown; the CLI leaves jobs running)."""
+
+        def stop() -> None:
+            now = self.clock()
+            for record in self.store.jobs():
+                _, launched = self.store.request_stop(record.job_id, now)
+                if launched:
+                    try:
+                        self.executor.stop(record.job_id)
+                    except NotFound:
+                        pass
+            deadline = time.monotonic() + wait_seconds
+            for record in self.store.jobs():
+                if record.launched_at is not None:
+                    try:
+                        self.executor.wait(record.job_id, max(0.0, deadline - time.monotonic()))
+                    except NotFound:
+                        pass
+
+        await anyio.to_thread.run_sync(stop)
+
+    # ---------------------------------------------------------------------------------- lifespan
+
+    @asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._scheduler)
+            try:
+                yield
+            finally:
+                tg.cancel_scope.cancel()
+
+    async def _scheduler(self) -> None:
+        self._scheduler_running = True
+        try:
+            while True:
+                try:
+                    await self.launch_due()
+                    await self._ticks()
+                except Exception:  # keep scheduling; the next pass retries
+                    logger.exception("sandbox scheduler pass failed")
+                self._wake_event = anyio.Event()
+                with anyio.move_on_after(self.settings.poll_seconds):
+                    await self._wake_event.wait()
+        finally:
+            self._scheduler_running = False
+
+    def _wake(self) -> None:
+        self._wake_event.set()
+
+    async def launch_due(self) -> None:
+        """Start the pods of every job whose queuing time is over (unless a fault holds it)."""
+        due = await anyio.to_thread.run_sync(self.store.due, self.clock())
+        for record in due:
+            if any(f.blocks_launch for f in job_faults(record.faults)):
+                continue
+            await anyio.to_thread.run_sync(self._launch, record)
+
+    def _launch(self, record: JobRecord) -> None:
+        python_dir = os.path.dirname(sys.executable)
+        path = os.environ.get("PATH", os.defpath)
+        if path.split(os.pathsep)[0] != python_dir:
+            path = python_dir + os.pathsep + path
+        port = str(free_port())
+        envs = dict(record.body.get("Envs") or {})
+        pods = []
+        for plan in record.pods:
+            env = {"PATH": path, "PYTHONUNBUFFERED": "1", "CUDA_VISIBLE_DEVICES": "", **envs}
+            env.update(
+                RANK=str(plan.rank),
+                WORLD_SIZE=str(len(record.pods)),
+                LOCAL_RANK="0",
+                MASTER_ADDR="127.0.0.1",
+                MASTER_PORT=port,
+            )
+            pods.append(PodSpec(plan.pod_id, plan.role, env, record.command_of(plan.role)))
+        minutes = record.max_minutes
+        max_runtime = minutes * self.settings.minute_seconds if minutes else None
+        now = self.clock()
+
+        def claim(conn: Any) -> None:
+            if not Store.mark_launched(conn, record.job_id, now):
+                raise _AlreadyHandled
+
+        try:
+            self.executor.launch(
+                record.job_id,
+                pods,
+                max_runtime_seconds=max_runtime,
+                grace_seconds=self.settings.stop_grace_seconds,
+                record=claim,
+            )
+        except _AlreadyHandled:
+            return
+        except Exception as exc:
+            if self.executor.get_many([record.job_id]):
+                return  # launched meanwhile (a second launcher lost the race)
+            logger.warning("sandbox: could not launch %s: %s", record.job_id, exc)
+            message = str(exc) if isinstance(exc, CloudJobsError) else f"{type(exc).__name__}: {exc}"
+            self.store.launch_failed(record.job_id, message)
+
+    async def _ticks(self) -> None:
+        ticking = {kind for kind, cls in JOB_FAULTS.items() if cls.tick is not JobFault.tick}
+        if not ticking:
+            return
+        records = await anyio.to_thread.run_sync(self.store.jobs)
+        for record in records:
+            faults = [f for f in job_faults(record.faults) if f.kind in ticking]
+            if not faults:
+                continue
+            view = await self.job_view(record.job_id)
+            if view is None or view.terminal:
+                continue
+            for fault in faults:
+                await fault.tick(view, self)
+
+    # ----------------------------------------------------------------------------------- views
+
+    def _build(self, record: JobRecord, run: RunState | None, now: float) -> JobView:
+        view = base_view(record, run, region=self.settings.region, now=now)
+        for fault in job_faults(record.faults):
+            fault.shape(view)
+        apply_stop_before_launch(view)
+        view.job_events.sort(key=lambda e: e[0])
+        for events in view.pod_events.values():
+            events.sort(key=lambda e: e[0])
+        return view
+
+    def _load_view(self, job_id: str) -> JobView | None:
+        record = self.store.job(job_id)
+        if record is None:
+            return None
+        run = self.executor.get_many([job_id]).get(job_id) if record.launched_at is not None else None
+        return self._build(record, run, self.clock())
+
+    def _load_views(self) -> list[JobView]:
+        records = self.store.jobs()
+        runs = self.executor.get_many([r.job_id for r in records if r.launched_at is not None])
+        now = self.clock()
+        return [self._build(r, runs.get(r.job_id), now) for r in records]
+
+    async def _view_or_404(self, job_id: str) -> JobView:
+        if not self._scheduler_running:
+            await self.launch_due()
+        view = await self.job_view(job_id)
+        if view is None:
+            raise ApiError(404, "JobNotFound", f"job {job_id} not found")
+        return view
+
+    def _workspace_name(self, workspace_id: str) -> str:
+        ws = self.store.workspace(workspace_id)
+        return ws.name if ws else ""
+
+    # -------------------------------------------------------------------------------- dispatch
+
+    def _register_apis(self) -> None:
+        dlc, aiws, ecs = "dlc", "aiworkspace", "ecs"
+        table: list[tuple[str, str, tuple[str, ...], str, Handler]] = [
+            (dlc, "CreateJob", ("POST",), "/api/v1/jobs", self.create_job),
+            (dlc, "GetJob", ("GET",), "/api/v1/jobs/{JobId}", self.get_job),
+            (dlc, "ListJobs", ("GET",), "/api/v1/jobs", self.list_jobs),
+            (dlc, "StopJob", ("POST",), "/api/v1/jobs/{JobId}/stop", self.stop_job),
+            (dlc, "DeleteJob", ("DELETE",), "/api/v1/jobs/{JobId}", self.delete_job),
+            (dlc, "GetPodLogs", ("GET",), "/api/v1/jobs/{JobId}/pods/{PodId}/logs", self.get_pod_logs),
+            (dlc, "GetPodEvents", ("GET",), "/api/v1/jobs/{JobId}/pods/{PodId}/events", self.get_pod_events),
+            (dlc, "GetJobEvents", ("GET",), "/api/v1/jobs/{JobId}/events", self.get_job_events),
+            (dlc, "ListEcsSpecs", ("GET",), "/api/v1/ecsspecs", self.list_ecs_specs),
+            (aiws, "ListImages", ("GET",), "/api/v1/images", self.list_images),
+            (aiws, "ListWorkspaces", ("GET",), "/api/v1/workspaces", self.list_workspaces),
+            (aiws, "CreateWorkspace", ("POST",), "/api/v1/workspaces", self.create_workspace_api),
+            (aiws, "GetWorkspace", ("GET",), "/api/v1/workspaces/{WorkspaceId}", self.get_workspace),
+            (ecs, "DescribePrice", ("POST", "GET"), "/", self.describe_price),
+        ]
+        for product, action, methods, template, handler in table:
+            self._apis[(product, action)] = Api(product, action, methods, _pattern(template), handler)
+
+    @staticmethod
+    def _raw_path(scope: Mapping[str, Any]) -> str:
+        raw = scope.get("raw_path")
+        path = raw.decode("latin-1") if raw else quote(scope.get("path", "/"))
+        path = path.split("?", 1)[0]
+        if path.startswith(("http://", "https://")):  # absolute form: the sandbox used as an HTTP proxy
+            path = urlsplit(path).path
+        return path or "/"
+
+    async def _dispatch(self, request: Request) -> Response:
+        request_id = new_request_id()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        method = request.method.upper()
+        raw_path = self._raw_path(request.scope)
+        raw_query = request.scope.get("query_string", b"").decode("latin-1")
+        body = await request.body()
+        version, action = headers.get("x-acs-version", ""), headers.get("x-acs-action", "")
+        product = PRODUCTS.get(version)
+        product_key = product.key if product else "dlc"
+        query = signing.parse_query(raw_query)
+        call = Call(product_key, action, method, unquote(raw_path), query)
+        try:
+            if not action:
+                raise missing("x-acs-action")
+            if not version:
+                raise missing("x-acs-version")
+            key = self.auth.check(method, raw_path, raw_query, headers, body)
+            api = self._apis.get((product_key, action)) if product else None
+            match = api.pattern.match(raw_path) if api else None
+            if api is None or match is None or method not in api.methods:
+                raise not_found_action()
+            error = await self.faults.before(call)
+            if error is not None:
+                raise error
+            params = {k: unquote(v) for k, v in match.groupdict().items()}
+            if product_key == "ecs" and request.headers.get("content-type", "").startswith(
+                "application/x-www-form-urlencoded"
+            ):
+                query = {**signing.parse_query(body.decode("utf-8", "replace")), **query}
+            result = await api.handler(Ctx(key, query, params, body, self.clock()))
+            error = self.faults.after(call)
+            if error is not None:
+                raise error
+        except ApiError as err:
+            answer = error_body(
+                err.code, err.message, request_id=request_id, host_id=self.host_id(product_key), product=product_key
+            )
+            self._record(call, err.status, err.code, answer)
+            return json_response(answer, err.status, {"x-acs-request-id": request_id, **err.headers})
+        except Exception:
+            logger.exception("sandbox: %s %s failed", action, raw_path)
+            code = "InternalError"
+            answer = error_body(
+                code,
+                "The request processing has failed due to some unknown error, exception or failure.",
+                request_id=request_id,
+                host_id=self.host_id(product_key),
+                product=product_key,
+            )
+            self._record(call, 500, code, answer)
+            return json_response(answer, 500, {"x-acs-request-id": request_id})
+        answer = {"RequestId": request_id, **result}
+        self._record(call, 200, "", answer)
+        return json_response(answer, 200, {"x-acs-request-id": request_id})
+
+    def _record(self, call: Call, status: int, code: str, body: dict[str, Any]) -> None:
+        self.calls.append(
+            CallRecord(self.clock(), call.product, call.action, call.method, call.path, status, code, body)
+        )
+
+    # ----------------------------------------------------------------------------------- admin
+
+    @staticmethod
+    def _loopback(request: Request) -> bool:
+        host = request.client.host if request.client else ""
+        return host in LOOPBACK or host.startswith("127.")
+
+    async def _admin_info(self, request: Request) -> Response:
+        if not self._loopback(request):
+            return json_response({"error": "the sandbox's admin routes answer loopback clients only"}, 403)
+        return json_response(
+            {
+                "region": self.settings.region,
+                "state_dir": str(self.settings.state_dir),
+                "access_key_ids": [k.access_key_id for k in self.access_keys],
+                "faults": self.faults.describe(),
+            }
+        )
+
+    async def _admin_faults(self, request: Request) -> Response:
+        if not self._loopback(request):
+            return json_response({"error": "the sandbox's admin routes answer loopback clients only"}, 403)
+        if request.method == "DELETE":
+            self.faults.clear(request.query_params.get("kind") or None)
+        elif request.method == "POST":
+            if not request.headers.get("content-type", "").startswith("application/json"):
+                return json_response({"error": "POST a JSON fault spec with Content-Type: application/json"}, 415)
+            try:
+                data = json.loads(await request.body() or b"{}")
+                specs = data.get("faults", data) if isinstance(data, dict) and "kind" not in data else data
+                specs = specs if isinstance(specs, list) else [specs]
+                for spec in specs:
+                    if not isinstance(spec, dict):
+                        raise ValueError(
+                            f"a fault spec is an object like {{'kind': 'throttle', 'count': 3}}, not {spec!r}"
+                        )
+                    self.faults.add_spec(spec)
+            except ValueError as exc:
+                return json_response({"error": str(exc)}, 400)
+        return json_response({"faults": self.faults.describe()})
+
+    # ------------------------------------------------------------------------------------- DLC
+
+    async def create_job(self, ctx: Ctx) -> dict[str, Any]:
+        body = ctx.json()
+        workspaces = {w.workspace_id for w in await anyio.to_thread.run_sync(self.store.workspaces)}
+        stored = validate_create(body, workspaces=workspaces, max_pods=self.settings.max_pods_per_job)
+        now = ctx.now
+        job_id = new_job_id(now)
+        queue_at = now + self.settings.creating_seconds
+        record = JobRecord(
+            job_id=job_id,
+            display_name=stored["DisplayName"],
+            job_type=stored["JobType"],
+            workspace_id=stored["WorkspaceId"],
+            created_at=now,
+            queue_at=queue_at,
+            launch_at=queue_at + self.settings.queuing_seconds,
+            body=stored,
+            pods=plan_pods(job_id, stored["JobType"], stored["JobSpecs"]),
+            faults=[],
+        )
+        record.faults = self.faults.for_new_job(record)
+        await anyio.to_thread.run_sync(self.store.insert_job, record)
+        self._wake()
+        return {"JobId": job_id}
+
+    async def get_job(self, ctx: Ctx) -> dict[str, Any]:
+        detail = ctx.flag("NeedDetail", True)
+        view = await self._view_or_404(ctx.params["JobId"])
+        name = await anyio.to_thread.run_sync(self._workspace_name, view.record.workspace_id)
+        return get_job_body(view, account_id=self.settings.account_id, workspace_name=name, need_detail=detail)
+
+    async def list_jobs(self, ctx: Ctx) -> dict[str, Any]:
+        q = ctx.query
+        page = ctx.number("PageNumber", 1)
+        size = ctx.number("PageSize", 20, maximum=100)
+        sort_by = ctx.choice("SortBy", ("DisplayName", "JobType", "Status", "GmtCreateTime", "GmtFinishTime"))
+        order = ctx.choice("Order", ("desc", "asc"), "desc")
+        start = parse_iso("StartTime", q["StartTime"]) if q.get("StartTime") else ctx.now - LIST_JOBS_WINDOW
+        end = parse_iso("EndTime", q["EndTime"]) if q.get("EndTime") else None
+        tags: dict[str, str] = {}
+        if q.get("Tags"):
+            try:
+                raw = json.loads(q["Tags"])
+            except ValueError:
+                raise invalid("Tags", 'must be a JSON map, e.g. {"k":"v"}') from None
+            if not isinstance(raw, dict):
+                raise invalid("Tags", 'must be a JSON map, e.g. {"k":"v"}')
+            tags = {str(k): str(v) for k, v in raw.items()}
+        job_ids = (
+            {q["JobId"]} if q.get("JobId") else ({i for i in q["JobIds"].split(",") if i} if q.get("JobIds") else None)
+        )
+        if not self._scheduler_running:
+            await self.launch_due()
+        views = await anyio.to_thread.run_sync(self._load_views)
+
+        def keep(view: JobView) -> bool:
+            r = view.record
+            return (
+                r.created_at >= start
+                and (end is None or r.created_at <= end)
+                and (not q.get("WorkspaceId") or r.workspace_id == q["WorkspaceId"])
+                and (not q.get("Status") or view.status == q["Status"])
+                and (not q.get("JobType") or r.job_type == q["JobType"])
+                and (not q.get("DisplayName") or q["DisplayName"].lower() in r.display_name.lower())
+                and (not q.get("ResourceId") or r.body.get("ResourceId") == q["ResourceId"])
+                and (job_ids is None or r.job_id in job_ids)
+                and all(r.tags.get(k) == v for k, v in tags.items())
+            )
+
+        matching = [v for v in views if keep(v)]
+        sort_keys: dict[str, Callable[[JobView], Any]] = {
+            "DisplayName": lambda v: v.record.display_name,
+            "JobType": lambda v: v.record.job_type,
+            "Status": lambda v: v.status,
+            "GmtCreateTime": lambda v: v.record.created_at,
+            "GmtFinishTime": lambda v: v.finished_at or 0.0,
+        }
+        matching.sort(key=sort_keys[sort_by or "GmtCreateTime"], reverse=order == "desc")
+        names = await anyio.to_thread.run_sync(self.store.workspace_names)
+        items = [
+            list_item(v, account_id=self.settings.account_id, workspace_name=names.get(v.record.workspace_id, ""))
+            for v in _page(matching, page, size)
+        ]
+        return {"TotalCount": len(matching), "Jobs": items}
+
+    async def stop_job(self, ctx: Ctx) -> dict[str, Any]:
+        job_id = ctx.params["JobId"]
+        await self._view_or_404(job_id)
+
+        def stop() -> None:
+            _, launched = self.store.request_stop(job_id, self.clock())
+            if launched:
+                try:
+                    self.executor.stop(job_id)
+                except NotFound:
+                    pass
+
+        await anyio.to_thread.run_sync(stop)
+        return {"JobId": job_id}
+
+    async def delete_job(self, ctx: Ctx) -> dict[str, Any]:
+        job_id = ctx.params["JobId"]
+        view = await self._view_or_404(job_id)
+        if not view.terminal:
+            raise ApiError(
+                400,
+                "InvalidJobStatus",
+                f"Job {job_id} is {view.status} and cannot be deleted; stop it first (StopJob) and delete it "
+                "once it is Stopped.",
+            )
+
+        def delete() -> None:
+            if view.record.launched_at is not None:
+                try:
+                    self.executor.delete(job_id)
+                except NotFound:
+                    pass
+            self.store.delete_job(job_id)
+
+        await anyio.to_thread.run_sync(delete)
+        return {"JobId": job_id}
+
+    def _pod(self, view: JobView, pod_id: str) -> None:
+        if pod_id not in {p.pod_id for p in view.pods}:
+            raise ApiError(404, "PodNotFound", f"pod {pod_id} of job {view.record.job_id} not found")
+
+    async def get_pod_logs(self, ctx: Ctx) -> dict[str, Any]:
+        job_id, pod_id = ctx.params["JobId"], ctx.params["PodId"]
+        max_lines = ctx.number("MaxLines", 2000)
+        view = await self._view_or_404(job_id)
+        self._pod(view, pod_id)
+        since = parse_iso("StartTime", ctx.query["StartTime"]) if ctx.query.get("StartTime") else None
+        until = parse_iso("EndTime", ctx.query["EndTime"]) if ctx.query.get("EndTime") else None
+        lines: list[str] = []
+        if view.record.launched_at is not None:
+
+            def read() -> list[str]:
+                if since is None and until is None:
+                    return self.executor.tail_log(job_id, pod_id, max_lines).lines
+                return self.executor.read_log(
+                    job_id,
+                    pod_id,
+                    max_lines,
+                    since=datetime.fromtimestamp(since, UTC) if since is not None else None,
+                    until=datetime.fromtimestamp(until, UTC) if until is not None else None,
+                ).lines
+
+            try:
+                lines = await anyio.to_thread.run_sync(read)
+            except NotFound:
+                lines = []
+        out: dict[str, Any] = {
+            "JobId": job_id,
+            "PodId": pod_id,
+            "PodUid": pod_uid(pod_id),
+            "Logs": lines,
+            "ContainerInfo": {"MainContainer": view.record.container, "SidecarContainers": []},
+        }
+        if ctx.query.get("Containers"):
+            out["Containers"] = ctx.query["Containers"]
+        return out
+
+    @staticmethod
+    def _events(ctx: Ctx, events: list[tuple[float, str]]) -> list[str]:
+        start = parse_iso("StartTime", ctx.query["StartTime"]) if ctx.query.get("StartTime") else None
+        end = parse_iso("EndTime", ctx.query["EndTime"]) if ctx.query.get("EndTime") else None
+        limit = ctx.number("MaxEventsNum", 2000)
+        chosen = [(t, m) for t, m in events if (start is None or t >= start) and (end is None or t <= end)]
+        return [event_line(t, m) for t, m in chosen[-limit:]]
+
+    async def get_pod_events(self, ctx: Ctx) -> dict[str, Any]:
+        job_id, pod_id = ctx.params["JobId"], ctx.params["PodId"]
+        view = await self._view_or_404(job_id)
+        self._pod(view, pod_id)
+        return {
+            "JobId": job_id,
+            "PodId": pod_id,
+            "PodUid": pod_uid(pod_id),
+            "Events": self._events(ctx, view.pod_events.get(pod_id, [])),
+        }
+
+    async def get_job_events(self, ctx: Ctx) -> dict[str, Any]:
+        job_id = ctx.params["JobId"]
+        view = await self._view_or_404(job_id)
+        return {"JobId": job_id, "Events": self._events(ctx, view.job_events)}
+
+    async def list_ecs_specs(self, ctx: Ctx) -> dict[str, Any]:
+        accelerator = ctx.choice("AcceleratorType", ("CPU", "GPU"))
+        resource_type = ctx.choice("ResourceType", ("ECS", "Lingjun"), "ECS")
+        sort_by = ctx.choice("SortBy", tuple(catalog.SPEC_SORT_KEYS))
+        order = ctx.choice("Order", ("asc", "desc"), "asc")
+        page = ctx.number("PageNumber", 1)
+        size = ctx.number("PageSize", 10, maximum=100)
+        wanted = {t.strip() for t in ctx.query.get("InstanceTypes", "").split(",") if t.strip()}
+        specs = [
+            s
+            for s in catalog.SPECS
+            if resource_type == "ECS"
+            and (accelerator is None or s.accelerator == accelerator)
+            and (not wanted or s.instance_type in wanted)
+        ]
+        if sort_by is not None:
+            specs.sort(key=catalog.SPEC_SORT_KEYS[sort_by], reverse=order == "desc")
+        return {"TotalCount": len(specs), "EcsSpecs": [s.item() for s in _page(specs, page, size)]}
+
+    # ----------------------------------------------------------------------------- AIWorkspace
+
+    async def list_images(self, ctx: Ctx) -> dict[str, Any]:
+        q = ctx.query
+        verbose = ctx.flag("Verbose", False)
+        page = ctx.number("PageNumber", 1)
+        size = ctx.number("PageSize", 20, maximum=100)
+        order = ctx.choice("Order", ("ASC", "DESC"), "ASC")
+        ctx.choice("SortBy", ("GmtCreateTime",))
+        wanted: dict[str, str] = {}
+        for part in (q.get("Labels") or "").split(","):
+            if not part.strip():
+                continue
+            k, sep, v = part.partition("=")
+            if not sep:
+                raise invalid("Labels", f"{part!r} is not Key=Value")
+            wanted[k.strip()] = v.strip()
+        exact = (q.get("Options") or "") == "ExactMatchName"
+        region = self.settings.region
+
+        def keep(image: catalog.PaiImage) -> bool:
+            labels = {label["Key"]: label["Value"] for label in image.labels()}
+            name = q.get("Name")
+            text = q.get("Query")
+            return (
+                all(labels.get(k) == v for k, v in wanted.items())
+                and (not name or (image.name == name if exact else name.lower() in image.name.lower()))
+                and (not text or text.lower() in (image.name + " " + image.description).lower())
+                and (not q.get("ImageUri") or image.uri(region) == q["ImageUri"])
+                and (q.get("Accessibility") in (None, "", "PUBLIC"))
+            )
+
+        images = sorted((i for i in catalog.IMAGES if keep(i)), key=lambda i: i.created, reverse=order == "DESC")
+        return {"TotalCount": len(images), "Images": [i.item(region, verbose) for i in _page(images, page, size)]}
+
+    async def list_workspaces(self, ctx: Ctx) -> dict[str, Any]:
+        q = ctx.query
+        page = ctx.number("PageNumber", 1)
+        size = ctx.number("PageSize", 20, maximum=100)
+        order = ctx.choice("Order", ("ASC", "DESC"), "ASC")
+        ctx.choice("SortBy", ("GmtCreateTime", "GmtModifiedTime"))
+        option = ctx.choice("Option", ("GetWorkspaces", "GetResourceLimits"), "GetWorkspaces")
+        if option == "GetResourceLimits":
+            return {"ResourceLimits": {"DLC_share": 1000, "PAI_share": 1000}}
+        ids = {i for i in (q.get("WorkspaceIds") or "").split(",") if i}
+        workspaces: list[Workspace] = await anyio.to_thread.run_sync(self.store.workspaces)
+        matching = [
+            w
+            for w in workspaces
+            if (not q.get("WorkspaceName") or w.name == q["WorkspaceName"])
+            and (not ids or w.workspace_id in ids)
+            and (not q.get("Status") or w.status == q["Status"])
+        ]
+        matching.sort(key=lambda w: (w.created_at, int(w.workspace_id)), reverse=order == "DESC")
+        items = [workspace_item(w, self.settings.account_id) for w in _page(matching, page, size)]
+        return {"TotalCount": len(matching), "Workspaces": items}
+
+    async def create_workspace_api(self, ctx: Ctx) -> dict[str, Any]:
+        body = ctx.json()
+        if not isinstance(body, dict):
+            raise invalid("body", "the request body must be a JSON object")
+        name = body.get("WorkspaceName")
+        if not name:
+            raise missing("WorkspaceName")
+        if not isinstance(name, str) or not WORKSPACE_NAME.match(name):
+            raise invalid(
+                "WorkspaceName", "use 3-23 letters, digits or '_', starting with a letter (e.g. my_workspace)"
+            )
+        description = body.get("Description")
+        if description is None:
+            raise missing("Description")
+        if not isinstance(description, str) or len(description) > 80:
+            raise invalid("Description", "at most 80 characters")
+        env_types = body.get("EnvTypes")
+        if not env_types:
+            raise missing("EnvTypes")
+        if not isinstance(env_types, list) or sorted(env_types) not in (["prod"], ["dev", "prod"]):
+            raise invalid("EnvTypes", '["prod"] (simple mode) or ["dev", "prod"] (standard mode)')
+        display = body.get("DisplayName") or name
+        ws = await anyio.to_thread.run_sync(self.store.create_workspace, name, str(display), description, env_types)
+        if ws is None:
+            raise invalid("WorkspaceName", f"a workspace named {name} already exists in this region")
+        return {"WorkspaceId": ws.workspace_id}
+
+    async def get_workspace(self, ctx: Ctx) -> dict[str, Any]:
+        ws = await anyio.to_thread.run_sync(self.store.workspace, ctx.params["WorkspaceId"])
+        if ws is None:
+            raise ApiError(404, "WorkspaceNotFound", f"workspace {ctx.params['WorkspaceId']} not found")
+        item = workspace_item(ws, self.settings.account_id)
+        return {k: v for k, v in item.items() if k not in ("IsDefault", "resourceGroupId")}
+
+    # ------------------------------------------------------------------------------------- ECS
+
+    async def describe_price(self, ctx: Ctx) -> dict[str, Any]:
+        q = ctx.query
+        region = q.get("RegionId")
+        if not region:
+            raise missing("RegionId")
+        if region != self.settings.region:
+            raise ApiError(
+                400,
+                "InvalidRegionId.NotFound",
+                f"The specified RegionId does not exist (the PAI sandbox serves {self.settings.region}).",
+            )
+        resource_type = q.get("ResourceType") or "instance"
+        if resource_type != "instance":
+            raise invalid("ResourceType", "the PAI sandbox prices instances only (ResourceType=instance)")
+        instance_type = q.get("InstanceType")
+        if not instance_type:
+            raise missing("InstanceType")
+        spec = catalog.spec_by_type(instance_type)
+        if spec is None:
+            raise ApiError(
+                400,
+                "InvalidInstanceType.ValueNotSupported",
+                "The specified InstanceType does not exist or beyond the permitted range.",
+            )
+        unit = q.get("PriceUnit") or "Hour"
+        if unit != "Hour":
+            raise invalid("PriceUnit", "the PAI sandbox prices pay-as-you-go hours only (PriceUnit=Hour)")
+        ctx.number("Period", 1, maximum=1)
+        amount = ctx.number("Amount", 1, maximum=1000)
+        category = q.get("SystemDisk.Category")
+        if category and category not in catalog.DISK_CATEGORIES:
+            raise ApiError(
+                400,
+                "InvalidSystemDiskCategory.ValueNotSupported",
+                f"The specified SystemDisk.Category {category} is not supported.",
+            )
+        ctx.number("SystemDisk.Size", 40, maximum=2048)
+        strategy = ctx.choice("SpotStrategy", ("NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"), "NoSpot")
+        hourly = spec.price_per_hour * (spec.spot_discount if strategy != "NoSpot" else 1.0)
+        price = round(hourly * amount, 4)
+        detail = [
+            {"Resource": "instanceType", "OriginalPrice": price, "DiscountPrice": 0.0, "TradePrice": price,
+             "SubRules": {"Rule": []}},
+            {"Resource": "systemDisk", "OriginalPrice": 0.0, "DiscountPrice": 0.0, "TradePrice": 0.0,
+             "SubRules": {"Rule": []}},
+        ]  # fmt: skip
+        return {
+            "PriceInfo": {
+                "Price": {
+                    "Currency": self.settings.currency,
+                    "OriginalPrice": price,
+                    "DiscountPrice": 0.0,
+                    "TradePrice": price,
+                    "ReservedInstanceHourPrice": 0.0,
+                    "DetailInfos": {"DetailInfo": detail},
+                },
+                "Rules": {
+                    "Rule": [
+                        {
+                            "RuleId": 1,
+                            "Description": "PAI sandbox list price, pay-as-you-go; the system disk is included",
+                        }
+                    ]
+                },
+            }
+        }
+
+
+def create_app(settings: SandboxSettings) -> Starlette:
+    """The ASGI app of a new :class:`Sandbox` (``app.state.sandbox`` is the sandbox)."""
+    return Sandbox(settings).app

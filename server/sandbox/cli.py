@@ -1,0 +1,65 @@
+"""The ``cloudjobs-mcp sandbox`` arguments (standard library only: parsed before anything is loaded)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+DEFAULT_PORT = 8766
+ENV_KEY_ID = "CLOUDJOBS_SANDBOX_ACCESS_KEY_ID"
+ENV_KEY_SECRET = "CLOUDJOBS_SANDBOX_ACCESS_KEY_SECRET"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (0: any free one; default {DEFAULT_PORT})")
+    add("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; keep it on loopback)")
+    add(
+        "--state",
+        type=Path,
+        default=None,
+        help="state directory (default $CLOUDJOBS_STATE_DIR/sandbox, ~/.cloudjobs/sandbox)",
+    )
+    add("--region", default="cn-hangzhou", help="the region the sandbox plays (default cn-hangzhou)")
+    add(
+        "--access-key-id",
+        default=os.environ.get(ENV_KEY_ID),
+        help=f"AccessKey id to accept (or ${ENV_KEY_ID}; default: generated once, kept in the state directory)",
+    )
+    add("--access-key-secret", default=os.environ.get(ENV_KEY_SECRET), help=f"its secret (or ${ENV_KEY_SECRET})")
+    add("--creating-seconds", type=float, default=2.0, help="how long a job stays Creating (default 2)")
+    add("--queuing-seconds", type=float, default=3.0, help="how long a job stays Queuing (default 3)")
+    add(
+        "--minute-seconds",
+        type=float,
+        default=60.0,
+        help="real seconds per minute of JobMaxRunningTimeMinutes (default 60)",
+    )
+    add("--throttle", type=int, metavar="N", help="answer the next N calls with 429 Throttling.User")
+    add(
+        "--throttle-retry-after-ms", type=int, default=1000, metavar="MS", help="their x-acs-retry-after (default 1000)"
+    )
+    add("--fail-503", type=int, metavar="N", help="answer the next N calls with 503 ServiceUnavailable")
+    add("--latency", type=float, metavar="SECONDS", help="delay every call by SECONDS")
+    add(
+        "--image-pull-backoff",
+        action="append",
+        default=[],
+        metavar="SUBSTRING",
+        help="jobs whose image contains SUBSTRING end in ImagePullBackOff (repeatable)",
+    )
+    add(
+        "--queue-forever",
+        nargs="?",
+        const="*",
+        metavar="SUBSTRING",
+        help="jobs whose DisplayName contains SUBSTRING (every job without one) stay Queuing",
+    )
+    add(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="JSON",
+        help='any fault as JSON, e.g. \'{"kind": "throttle", "count": 3}\' (repeatable)',
+    )

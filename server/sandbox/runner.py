@@ -1,0 +1,223 @@
+"""Running a sandbox: in-process on a loopback port (:func:`serve`, for tests and the demo) and as the
+``cloudjobs-mcp sandbox`` command (:func:`run`; its arguments are in ``cli.py``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from server.sandbox.app import Sandbox
+from server.sandbox.faults import Faults
+from server.sandbox.settings import AccessKey, SandboxSettings, load_or_create_keys
+
+KEYS_FILE = "sandbox-keys.json"
+
+
+@dataclass
+class RunningSandbox:
+    """A sandbox answering on ``url``; what a client needs to reach it."""
+
+    sandbox: Sandbox
+    host: str
+    port: int
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port`` (what the official SDK's ``Config.endpoint`` takes)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.endpoint}"
+
+    @property
+    def faults(self) -> Faults:
+        return self.sandbox.faults
+
+    @property
+    def access_key(self) -> AccessKey:
+        return self.sandbox.access_key
+
+    def settings_overrides(self) -> dict[str, Any]:
+        """``Settings`` fields that point the ``pai`` provider at this sandbox."""
+        return {
+            "provider": "pai",
+            "region": self.sandbox.settings.region,
+            "pai_endpoint_dlc": self.url,
+            "pai_endpoint_aiworkspace": self.url,
+            "pai_endpoint_ecs": self.url,
+        }
+
+    def env(self, key: AccessKey | None = None) -> dict[str, str]:
+        """Environment variables for a ``cloudjobs-mcp serve`` that uses this sandbox (with ``key``)."""
+        env = {f"CLOUDJOBS_{k.upper()}": str(v) for k, v in self.settings_overrides().items()}
+        env.update((key or self.access_key).env())
+        env["ALIBABA_CLOUD_CLI_PROFILE_DISABLED"] = "true"
+        return env
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)  # connections made before uvicorn accepts wait in the backlog
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def _uvicorn_server(sandbox: Sandbox) -> Any:
+    import uvicorn
+
+    config = uvicorn.Config(
+        sandbox.app, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=2
+    )
+    return uvicorn.Server(config)
+
+
+@asynccontextmanager
+async def serve(
+    sandbox: Sandbox | SandboxSettings,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    stop_jobs: bool = True,
+) -> AsyncIterator[RunningSandbox]:
+    """Serve ``sandbox`` with uvicorn in this event loop, on a pre-bound socket (``port=0``: a free
+    one). On exit the sandbox's unfinished jobs are stopped unless ``stop_jobs`` is False."""
+    sandbox = sandbox if isinstance(sandbox, Sandbox) else Sandbox(sandbox)
+    sock = _bind(host, port)
+    server = _uvicorn_server(sandbox)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(server.serve, sockets=[sock]))
+            with anyio.fail_after(15):
+                while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+                    await anyio.sleep(0.01)
+            try:
+                yield RunningSandbox(sandbox, host, int(sock.getsockname()[1]))
+            finally:
+                if stop_jobs:
+                    with anyio.CancelScope(shield=True):
+                        await sandbox.stop_all()
+                server.should_exit = True
+    finally:
+        sock.close()
+
+
+# --------------------------------------------------------------------------------------------- CLI
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("CLOUDJOBS_STATE_DIR") or "~/.cloudjobs"
+    return Path(base).expanduser() / "sandbox"
+
+
+def apply_fault_flags(faults: Faults, args: argparse.Namespace) -> None:
+    if args.throttle:
+        faults.throttle(args.throttle, args.throttle_retry_after_ms)
+    if args.fail_503:
+        faults.fail_503(args.fail_503)
+    if args.latency:
+        faults.latency(args.latency)
+    for image in args.image_pull_backoff:
+        faults.image_pull_backoff(image)
+    if args.queue_forever is not None:
+        faults.queue_forever(None if args.queue_forever == "*" else args.queue_forever)
+    for raw in args.fault:
+        faults.add_spec(json.loads(raw))
+
+
+def banner(running: RunningSandbox, *, show_secret: bool) -> str:
+    key = running.access_key
+    lines = [
+        f"PAI sandbox on {running.url}: PAI-DLC 2020-12-03, AIWorkspace 2021-02-04, ECS 2014-05-26 (DescribePrice)",
+        f"region {running.sandbox.settings.region}; state {running.sandbox.settings.state_dir}; jobs run as "
+        "processes on this machine",
+        "",
+        "Point cloudjobs-mcp's pai provider at it:",
+        "",
+    ]
+    env = running.env()
+    env.pop("ALIBABA_CLOUD_CLI_PROFILE_DISABLED")
+    if not show_secret:
+        env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = "<the secret you gave>"
+    lines += [f"  export {k}={v}" for k, v in env.items()]
+    lines += [
+        "  export NO_PROXY=127.0.0.1,localhost   # only if you use an HTTP proxy",
+        "",
+        f"Access key id {key.access_key_id}. Faults at runtime (loopback only), e.g.:",
+        f'  curl -s -X POST -H \'Content-Type: application/json\' -d \'{{"kind": "throttle", "count": 5}}\' '
+        f"{running.url}/_sandbox/faults",
+        "Stop with Ctrl-C (jobs still running keep running; a restart with the same --state finds them).",
+    ]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``cloudjobs-mcp sandbox``: serve until interrupted."""
+    state = (args.state or default_state_dir()).expanduser()
+    if bool(args.access_key_id) != bool(args.access_key_secret):
+        print("cloudjobs-mcp sandbox: give both --access-key-id and --access-key-secret, or neither", file=sys.stderr)
+        return 2
+    if args.access_key_id:
+        keys = [AccessKey(args.access_key_id, args.access_key_secret)]
+        generated = False
+    else:
+        keys = load_or_create_keys(state / KEYS_FILE)
+        generated = True
+    try:
+        settings = SandboxSettings(
+            state_dir=state,
+            region=args.region,
+            access_keys=tuple(keys),
+            creating_seconds=args.creating_seconds,
+            queuing_seconds=args.queuing_seconds,
+            minute_seconds=args.minute_seconds,
+        )
+        sandbox = Sandbox(settings)
+        apply_fault_flags(sandbox.faults, args)
+    except (ValueError, OSError) as exc:
+        print(f"cloudjobs-mcp sandbox: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sock = _bind(args.host, args.port)
+    except OSError as exc:
+        print(f"cloudjobs-mcp sandbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    if args.host not in ("127.0.0.1", "::1", "localhost"):
+        print(
+            f"cloudjobs-mcp sandbox: WARNING: listening on {args.host}: anyone holding the key can run commands "
+            "on this machine",
+            file=sys.stderr,
+        )
+    shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(
+        args.host, args.host
+    )  # a wildcard: reach it on loopback
+    running = RunningSandbox(sandbox, shown, int(sock.getsockname()[1]))
+    print(banner(running, show_secret=generated), flush=True)
+    server = _uvicorn_server(sandbox)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn shuts down cleanly, then re-raises the signal it caught
+        pass
+    finally:
+        sock.close()
+    print("PAI sandbox stopped.", flush=True)
+    return 0

@@ -1,0 +1,253 @@
+"""diagnose_job's engine: gather what a platform knows about a job and name what went wrong.
+
+Evidence is gathered concurrently (status and reason, the platform's error info, events, sanity checks,
+the failing pod's log, metric warnings); the verdict is the first rule that the evidence supports, each
+with the lines that support it quoted and the next step to take.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+import anyio
+from pydantic import BaseModel, Field
+
+from server import metrics as job_metrics
+from server.diagnosis import ErrorBlock, find_error_block
+from server.engine import Engine
+from server.errors import CloudJobsError
+from server.models import Event, Job, JobStatus, SanityCheckResult, utcnow
+from server.redact import mask
+
+Verdict = Literal[
+    "healthy",
+    "image_pull",
+    "out_of_memory",
+    "nccl_network",
+    "cuda",
+    "user_code",
+    "queue_quota",
+    "spot_reclaim",
+    "max_runtime",
+    "sanity_check_failed",
+    "stopped_by_user",
+    "unknown",
+]
+MAX_EVIDENCE = 12
+T = TypeVar("T")
+QUEUE_TOO_LONG_SECONDS = 600
+_PULL = re.compile(r"ImagePullBackOff|ErrImagePull|Failed to pull image|Back-off pulling image")
+# "not by the kernel's out-of-memory killer" must not count: a kill the counter says was no OOM.
+_OOM = re.compile(
+    r"OOMKilled|OOM-killed|(?<!not by the kernel's )out[- ]of[- ]memory(?! killer)|oom-kill|most likely out of memory",
+    re.I,
+)
+_EXTERNAL_KILL = re.compile(r"SIGKILL.*not by the kernel's out-of-memory killer", re.I)
+_SPOT = re.compile(r"spot.*(?:reclaim|preempt|releas|interrupt)|(?:reclaim|preempt)\w*.*spot|SpotInstance\w*", re.I)
+# An exceeded limit, not the mere mention of one ("created ...; max runtime 5 minutes" is in every job's events).
+_MAX_RUNTIME = re.compile(
+    r"MaxRuntimeExceeded|max(?:imum)? run(?:ning)? ?time (?:of .{1,40} )?(?:was )?(?:exceeded|reached)|"
+    r"exceeded (?:its|the) max(?:imum)? run(?:ning)? ?time|JobMaxRunningTime\w*(?:Exceeded|Reached)",
+    re.I,
+)
+_NCCL = re.compile(r"\bNCCL\b.*(?:error|WARN|timeout)|nccl\w*Error|Connection (?:refused|reset).*(?:rank|master)", re.I)
+_CUDA = re.compile(r"CUDA error|cudaError|device-side assert|CUBLAS_STATUS|CUDNN_STATUS", re.I)
+
+NEXT_STEPS: dict[str, str] = {
+    "healthy": "Nothing to fix. Keep following it with wait_job_complete.",
+    "image_pull": "Fix the image: use resolve_image for an official one, or check the name, tag and registry "
+    "access; then quote and create again.",
+    "out_of_memory": "Use a spec with more memory (or GPU memory), lower the batch size, or enable gradient "
+    "checkpointing / mixed precision; then quote again.",
+    "nccl_network": "Check that all workers can reach MASTER_ADDR:MASTER_PORT, set NCCL_DEBUG=INFO in envs, and "
+    "that every worker uses the same world size; retry on fresh nodes.",
+    "cuda": "Check the CUDA/driver/framework versions of the image against the GPU, and run once with "
+    "CUDA_LAUNCH_BLOCKING=1 to find the failing kernel.",
+    "user_code": "Fix the program: the error block shows where it failed. Test it on a small CPU spec first.",
+    "queue_quota": "The job waits for resources: wait, lower the worker count or the spec, use another resource "
+    "quota or public resources, or stop it (billing can start before training does).",
+    "spot_reclaim": "The spot instances were reclaimed: resume from a checkpoint on on-demand capacity, or raise "
+    "the spot price limit.",
+    "max_runtime": "The job hit its max runtime: quote again with a larger max_runtime_minutes, or make it "
+    "checkpoint and resume.",
+    "sanity_check_failed": "A pre-flight check failed before training started: fix what the failed check names "
+    "(command, disk, GPUs, network), then create again.",
+    "stopped_by_user": "It was stopped on purpose. Create it again with a new quote if it should run.",
+    "unknown": "Read get_job_logs and get_job_events for details; the evidence above is all the platform reported.",
+}
+
+
+class Diagnosis(BaseModel):
+    job_id: str
+    status: JobStatus
+    raw_status: str
+    verdict: Verdict
+    summary: str
+    evidence: list[str] = Field(description="The lines that support the verdict, quoted")
+    next_step: str
+    reason: str | None
+    reason_code: str | None
+    error_info: str | None = Field(description="The platform's own diagnosis, when it has one")
+    error_block: list[str] = Field(default_factory=list, description="The error found in the failing pod's log")
+    sanity_checks: list[SanityCheckResult] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list, description="Metric warnings (idle GPUs, memory, loss)")
+    events: list[str] = Field(default_factory=list, description="The last events")
+
+
+async def diagnose(engine: Engine, job_id: str) -> Diagnosis:
+    diagnosis, _ = await investigate(engine, await engine.get(job_id))
+    return diagnosis
+
+
+async def investigate(engine: Engine, job: Job) -> tuple[Diagnosis, list[str]]:
+    """The diagnosis of ``job`` and the failing pod's log lines it read (its last 5000)."""
+    known = engine.known_secrets()
+    pod = _failing_pod(job)
+    got = _Evidence()
+
+    async def error_info() -> None:
+        got.error_info = await _quiet(engine.provider.error_info(job.job_id), None)
+
+    async def events() -> None:
+        got.events = await _quiet(engine.provider.events(job.job_id), [])
+
+    async def sanity() -> None:
+        got.sanity = await _quiet(engine.provider.sanity_checks(job.job_id), [])
+
+    async def log(pod_id: str) -> None:
+        page = await _quiet(engine.provider.pod_logs(job.job_id, pod_id, max_lines=5000), None)
+        got.lines = page.lines if page is not None else []
+
+    async def warnings() -> None:
+        result = await _quiet(job_metrics.job_metrics(engine, job.job_id), None)
+        got.warnings = result.warnings if result is not None else []
+
+    async with anyio.create_task_group() as tg:  # everything at once; each piece may be missing
+        for fetch in (error_info, events, sanity):
+            tg.start_soon(fetch)
+        if pod is not None:
+            tg.start_soon(log, pod)
+        if job.status is JobStatus.RUNNING:
+            tg.start_soon(warnings)
+    block = find_error_block(got.lines)
+    verdict, evidence = judge(job, got.events, got.sanity, block, got.lines, got.warnings, got.error_info)
+    diagnosis = Diagnosis(
+        job_id=job.job_id,
+        status=job.status,
+        raw_status=job.raw_status,
+        verdict=verdict,
+        summary=_summary(job, verdict),
+        evidence=[mask(e, known)[:400] for e in evidence[:MAX_EVIDENCE]],
+        next_step=NEXT_STEPS[verdict],
+        reason=job.reason,
+        reason_code=job.reason_code,
+        error_info=mask(got.error_info, known) if got.error_info else None,
+        error_block=[mask(x, known) for x in block.lines] if block else [],
+        sanity_checks=got.sanity[:20],
+        warnings=got.warnings,
+        events=[mask(f"{e.source}: {e.message}", known)[:300] for e in got.events[-MAX_EVIDENCE:]],
+    )
+    return diagnosis, got.lines
+
+
+@dataclass
+class _Evidence:
+    error_info: str | None = None
+    events: list[Event] = field(default_factory=list)
+    sanity: list[SanityCheckResult] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+async def _quiet(call: Awaitable[T], default: T) -> T:
+    """The call's result, or ``default`` when the platform cannot tell (a diagnosis uses what it gets)."""
+    try:
+        return await call
+    except CloudJobsError:
+        return default
+
+
+def judge(
+    job: Job,
+    events: list[Event],
+    sanity: list[SanityCheckResult],
+    block: ErrorBlock | None,
+    lines: list[str],
+    warnings: list[str],
+    error_info: str | None,
+) -> tuple[Verdict, list[str]]:
+    """The first verdict the evidence supports, with that evidence."""
+    texts = [e.message for e in events] + [job.reason or "", job.reason_code or "", error_info or ""]
+    texts += [f"{p.pod_id}: {p.status} {p.sub_status or ''}" for p in job.pods]
+
+    def hits(pattern: re.Pattern[str]) -> list[str]:
+        return [t for t in texts if t and pattern.search(t)]
+
+    failed_checks = [c for c in sanity if c.status.lower() in ("failed", "error")]
+    if failed_checks or job.reason_code == "SanityCheckFailed":
+        return "sanity_check_failed", [
+            f"check {c.check_number} {c.phase}: {c.status} {c.message}" for c in failed_checks
+        ] or [job.reason or ""]
+    if found := hits(_PULL):
+        return "image_pull", found
+    if found := hits(_SPOT):
+        return "spot_reclaim", found
+    if found := hits(_MAX_RUNTIME):
+        return "max_runtime", found
+    if (block is not None and block.kind == "out_of_memory") or hits(_OOM):
+        return "out_of_memory", (block.lines[-3:] if block and block.kind == "out_of_memory" else []) + hits(_OOM)
+    if (block is not None and block.kind == "nccl") or hits(_NCCL):
+        return "nccl_network", (block.lines[-3:] if block and block.kind == "nccl" else []) + hits(_NCCL)
+    if (block is not None and block.kind == "cuda") or hits(_CUDA):
+        return "cuda", (block.lines[-3:] if block and block.kind == "cuda" else []) + hits(_CUDA)
+    if found := hits(_EXTERNAL_KILL):
+        return "unknown", found  # killed from outside the job: neither its code nor its memory
+    if job.status is JobStatus.FAILED and block is not None:
+        return "user_code", block.lines[-4:]
+    if job.status is JobStatus.FAILED and any(p.exit_code not in (None, 0) for p in job.pods):
+        return "user_code", [f"{p.pod_id} exited with code {p.exit_code}" for p in job.pods if p.exit_code] + lines[-3:]
+    if job.status in (JobStatus.QUEUING, JobStatus.CREATING) and _waiting_long(job, events):
+        return "queue_quota", [
+            f"{job.status.value} since {job.created_at:%Y-%m-%d %H:%M:%S} UTC" if job.created_at else job.status.value
+        ]
+    if job.status is JobStatus.STOPPED:
+        return "stopped_by_user", [job.reason or "stopped"]
+    if job.status is JobStatus.FAILED:
+        return "unknown", [t for t in texts if t][:4]
+    return "healthy", warnings[:3] or [f"{job.status.value}: no error in events or logs"]
+
+
+def _waiting_long(job: Job, events: list[Event]) -> bool:
+    if job.created_at is None:
+        return True
+    return (utcnow() - job.created_at).total_seconds() > QUEUE_TOO_LONG_SECONDS or any(
+        "position" in e.message.lower() for e in events
+    )
+
+
+def _failing_pod(job: Job) -> str | None:
+    for pod in job.pods:
+        if pod.exit_code not in (None, 0) or pod.status.lower() == "failed":
+            return pod.pod_id
+    return job.pods[0].pod_id if job.pods else None
+
+
+def _summary(job: Job, verdict: Verdict) -> str:
+    words = {
+        "healthy": "shows no problem",
+        "image_pull": "cannot pull its image",
+        "out_of_memory": "ran out of memory",
+        "nccl_network": "failed in NCCL / network communication between workers",
+        "cuda": "hit a CUDA error",
+        "user_code": "failed in the user's code",
+        "queue_quota": "is waiting in a queue for resources",
+        "spot_reclaim": "lost its spot instances (reclaimed)",
+        "max_runtime": "was stopped at its max runtime",
+        "sanity_check_failed": "failed a pre-flight sanity check",
+        "stopped_by_user": "was stopped by a user",
+        "unknown": "failed for a reason the platform did not report",
+    }
+    return f"Job {job.job_id} ({job.status.value}) {words[verdict]}."
