@@ -450,6 +450,10 @@ class LocalProvider:
         return await anyio.to_thread.run_sync(self._get, job_id)
 
     def _get(self, job_id: str) -> Job:
+        return _to_job(*self._record(job_id))
+
+    def _record(self, job_id: str) -> tuple[sqlite3.Row, RunState]:
+        """The job's metadata row and its run's state; NotFound when either is missing."""
         with self.executor.db.read() as conn:
             row = conn.execute("SELECT * FROM local_jobs WHERE job_id = ?", (job_id,)).fetchone()
         if row is None:
@@ -457,7 +461,7 @@ class LocalProvider:
         states = self.executor.get_many([job_id])
         if job_id not in states:
             raise _not_found(job_id)
-        return _to_job(row, states[job_id])
+        return row, states[job_id]
 
     async def list_jobs(
         self,
@@ -633,14 +637,7 @@ class LocalProvider:
         return await anyio.to_thread.run_sync(self._workload_info, job_id)
 
     def _workload_info(self, job_id: str) -> WorkloadInfo:
-        with self.executor.db.read() as conn:
-            row = conn.execute("SELECT * FROM local_jobs WHERE job_id = ?", (job_id,)).fetchone()
-        if row is None:
-            raise _not_found(job_id)
-        states = self.executor.get_many([job_id])
-        if job_id not in states:
-            raise _not_found(job_id)
-        state = states[job_id]
+        row, state = self._record(job_id)
         job = _to_job(row, state)
         position = state.queue_position
         if state.resources is not None:
