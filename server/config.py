@@ -30,6 +30,7 @@ class Settings(BaseModel):
     local_price_per_hour: float = Field(default=0.0, ge=0)
     local_currency: str = "CNY"
     local_stop_grace_seconds: float = Field(default=10.0, ge=0)
+    local_metrics_interval_seconds: float = Field(default=2.0, ge=0.05, le=3600)
     # pai provider
     region: str = "cn-hangzhou"
     pai_network: str = Field(default="public", description="public | vpc")

@@ -82,7 +82,6 @@ from server.providers.local.executor import (
     record_event,
 )
 from server.providers.local.machine import Machine, build_specs, detect_machine
-from server.providers.local.metrics import DEFAULT_INTERVAL_SECONDS
 from server.providers.local.sanity import parse_args as parse_sanity_args
 from server.providers.local.store import to_datetime
 
@@ -241,7 +240,7 @@ class LocalProvider:
         self._machine_lock = threading.Lock()
         # Seconds between two resource samples of a pod (CLOUDJOBS_LOCAL_METRICS_INTERVAL_SECONDS once the
         # setting exists; tests set the attribute).
-        self.metrics_interval = float(getattr(settings, "local_metrics_interval_seconds", DEFAULT_INTERVAL_SECONDS))
+        self.metrics_interval = settings.local_metrics_interval_seconds
 
     # ----- lazily initialised state
 
