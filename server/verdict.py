@@ -19,7 +19,7 @@ from server import metrics as job_metrics
 from server.diagnosis import ErrorBlock, find_error_block
 from server.engine import Engine
 from server.errors import CloudJobsError
-from server.models import Event, Job, JobStatus, SanityCheckResult, utcnow
+from server.models import Event, Job, JobStatus, Pod, SanityCheckResult, utcnow
 from server.redact import mask
 
 Verdict = Literal[
@@ -105,7 +105,8 @@ async def diagnose(engine: Engine, job_id: str) -> Diagnosis:
 async def investigate(engine: Engine, job: Job) -> tuple[Diagnosis, list[str]]:
     """The diagnosis of ``job`` and the failing pod's log lines it read (its last 5000)."""
     known = engine.known_secrets()
-    pod = _failing_pod(job)
+    failing = failing_pod(job)
+    pod = failing.pod_id if failing else None
     got = _Evidence()
 
     async def error_info() -> None:
@@ -228,11 +229,16 @@ def _waiting_long(job: Job, events: list[Event]) -> bool:
     )
 
 
-def _failing_pod(job: Job) -> str | None:
+def failing_pod(job: Job) -> Pod | None:
+    """The pod that made the job fail: the one its reason names (on PAI every pod of a failed job is Failed
+    and pods carry no exit codes), else the first with a non-zero exit or a Failed status, else the first."""
+    named = [p for p in job.pods if job.reason and p.pod_id in job.reason]
+    if named:
+        return max(named, key=lambda p: len(p.pod_id))  # "...-worker-10" also contains "...-worker-1"
     for pod in job.pods:
         if pod.exit_code not in (None, 0) or pod.status.lower() == "failed":
-            return pod.pod_id
-    return job.pods[0].pod_id if job.pods else None
+            return pod
+    return job.pods[0] if job.pods else None
 
 
 def _summary(job: Job, verdict: Verdict) -> str:

@@ -23,6 +23,7 @@ from server.engine import Engine
 from server.errors import CloudJobsError, NotFound, Throttled
 from server.models import Event, Job, JobStatus, Pod
 from server.redact import mask
+from server.verdict import failing_pod
 
 Outcome = Literal["succeeded", "failed", "stopped", "still_running", "timed_out", "image_pull_failed", "queue_timeout"]
 ProgressFn = Callable[[float, float, str], Awaitable[None]]
@@ -329,32 +330,24 @@ def _event_lines(events: list[Event], known: tuple[str, ...]) -> list[str]:
 async def _stall(engine: Engine, job: Job, unchanged: float) -> Stall:
     pod = failing_pod(job)
     events = await _events(engine, job.job_id)
-    tail = await _tail_lines(engine, job, pod)
     return Stall(
         status=f"{job.status.value} ({job.raw_status})",
         unchanged_seconds=round(unchanged, 1),
         events=_event_lines(events, engine.known_secrets()),
-        log_tail=tail[0],
+        log_tail=await _tail(engine, job, pod),
     )
 
 
-async def _tail_lines(engine: Engine, job: Job, pod: Pod | None) -> tuple[list[str], list[str]]:
-    """(the bounded, masked tail to show, the raw lines read) of a pod's log."""
+async def _tail(engine: Engine, job: Job, pod: Pod | None) -> list[str]:
+    """The bounded, masked last lines of a pod's log."""
     if pod is None:
-        return [], []
+        return []
     try:
-        page = await engine.provider.pod_logs(job.job_id, pod.pod_id, max_lines=2000)
+        page = await engine.provider.pod_logs(job.job_id, pod.pod_id, max_lines=TAIL_LINES)
     except CloudJobsError:
-        return [], []
+        return []
     known = engine.known_secrets()
-    return clip_tail([mask(line, known) for line in page.lines[-TAIL_LINES:]], TAIL_CHARS), page.lines
-
-
-def failing_pod(job: Job) -> Pod | None:
-    for pod in job.pods:
-        if pod.exit_code not in (None, 0) or pod.status.lower() == "failed":
-            return pod
-    return job.pods[0] if job.pods else None
+    return clip_tail([mask(line, known) for line in page.lines], TAIL_CHARS)
 
 
 async def diagnose(engine: Engine, job: Job) -> Failure:

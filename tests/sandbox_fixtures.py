@@ -3,6 +3,8 @@
     async with running_sandbox(tmp_path) as sb:          # a RunningSandbox: .url, .faults, .access_key, .sandbox
         async with pai_client(sb, tmp_path) as client:   # an MCP Client on the pai provider, pointed at it
             await client.call_tool("list_ecs_specs", {})
+            job = await create_job(client, "python train.py", spec="ecs.gn6i-c4g1.xlarge")  # quote + create
+            await until(lambda: status_of(sb, job["job_id"]), "Running")                    # poll
 
 The pai provider runs its real retry loop with a fast policy (``FAST_POLICY``) and a ``sleep`` capped at
 ``MAX_SLEEP`` seconds, so throttling storms and reconciliation delays take fractions of a second.
@@ -12,7 +14,7 @@ Its HTTP client ignores proxy variables, so nothing leaves loopback.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from server.http import USER_AGENT, RetryPolicy
 from server.providers.pai import signing
 from server.providers.pai.provider import PaiProvider
 from server.sandbox import AccessKey, RunningSandbox, SandboxSettings, serve
-from tests.conftest import Asker
+from tests.conftest import Asker, call, create_args, quote
 
 FAST_POLICY = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.05, max_total=10.0, max_retry_after=0.5)
 MAX_SLEEP = 0.05
@@ -36,6 +38,7 @@ FAST_SANDBOX: dict[str, Any] = {
     "queuing_seconds": 0.15,
     "stop_grace_seconds": 1.0,
     "poll_seconds": 0.02,
+    "metrics_seconds": 0.2,
 }
 
 
@@ -152,3 +155,33 @@ async def signed_call(
     url = signing.build_url("http", sandbox.endpoint, path, q)
     async with httpx.AsyncClient(trust_env=False, timeout=10.0) as http:
         return await http.request(method, url, headers=signed, content=payload or None)
+
+
+async def create_job(
+    client: Client, command: str, *, spec: str = "ecs.c6.large", workers: int = 1, max_minutes: float = 5, **kw: Any
+) -> dict[str, Any]:
+    """Quote and create a job through the MCP tools (the Asker approves); returns the created job."""
+    q = await quote(client, spec, workers=workers, max_minutes=max_minutes)
+    created = await call(client, "create_training_job", create_args(spec, q["quote_id"], command, workers, **kw))
+    return dict(created["job"])
+
+
+async def until(fetch: Callable[[], Awaitable[Any]], expected: Any, limit: float = 15.0, interval: float = 0.05) -> Any:
+    """Poll ``fetch()`` until it returns ``expected`` (or, when ``expected`` is callable, a value it accepts)."""
+    with anyio.fail_after(limit):
+        while True:
+            value = await fetch()
+            if expected(value) if callable(expected) else value == expected:
+                return value
+            await anyio.sleep(interval)
+
+
+async def status_of(sandbox: RunningSandbox, job_id: str) -> str:
+    """The PAI-DLC status the sandbox reports now for a ``dlc…`` job (or the DLC job running a ``train…`` one)."""
+    if job_id.startswith("train"):
+        found = await anyio.to_thread.run_sync(sandbox.sandbox.store.training_job, job_id)
+        assert found is not None, job_id
+        job_id = found.dlc_job_id
+    view = await sandbox.sandbox.job_view(job_id)
+    assert view is not None, job_id
+    return view.status

@@ -141,3 +141,239 @@ async def test_the_official_dlc_client_against_the_sandbox(tmp_path):
 
         assert {"CreateJob", "GetJob", "ListJobs", "StopJob", "GetPodLogs", "ListEcsSpecs"} <= set(checked)
         assert not any(c.code in ("SignatureDoesNotMatch", "IncompleteSignature") for c in sb.sandbox.calls)
+
+
+# ------------------------------------------------------------------- observability (DLC, PaiStudio)
+
+GPU_SPEC = "ecs.gn6i-c4g1.xlarge"
+QUOTA = "quota-sandbox-1"
+SLEEPY = shlex.quote(sys.executable) + " -c 'import time; print(\"loss 0.25\", flush=True); time.sleep(1.5)'"
+
+
+def sdk_config(sb: Any) -> Any:
+    return open_api.Config(
+        access_key_id=sb.access_key.access_key_id,
+        access_key_secret=sb.access_key.access_key_secret,
+        region_id="cn-hangzhou",
+        endpoint=sb.endpoint,
+        protocol="http",
+        no_proxy="127.0.0.1,localhost",
+    )
+
+
+class Checker:
+    """Calls the official client from a worker thread and checks every field the sandbox sent survives."""
+
+    def __init__(self, sb: Any) -> None:
+        self.sb = sb
+        self.checked: list[str] = []
+
+    async def __call__(self, action: str, fn: Any, *args: Any) -> Any:
+        response = await anyio.to_thread.run_sync(fn, *args)
+        answered = self.sb.sandbox.calls[-1]
+        assert (answered.action, answered.status) == (action, 200), answered
+        assert_kept(answered.body, response.body.to_map(), action)
+        self.checked.append(action)
+        return response.body
+
+
+async def wait_for(sb: Any, job_id: str, statuses: tuple[str, ...], limit: float = 20) -> None:
+    with anyio.fail_after(limit):
+        while (view := await sb.sandbox.job_view(job_id)) is None or view.status not in statuses:
+            await anyio.sleep(0.05)
+
+
+async def test_the_official_dlc_client_parses_metrics_and_sanity_checks(tmp_path):
+    async with running_sandbox(tmp_path, workspaces=("ws_obs",), metrics_seconds=0.2) as sb:
+        workspace = sb.sandbox.create_workspace("ws_obs")
+        client = dlc_client.Client(sdk_config(sb))
+        sdk = Checker(sb)
+        sb.faults.idle_gpus("idle")
+        sb.faults.sanity_check_failure("AllNodeCommCheck", "broken", check_seconds=0.3)
+
+        def create(name: str, command: str) -> Any:
+            request = dlc.CreateJobRequest(
+                display_name=name,
+                job_type="PyTorchJob",
+                user_command=command,
+                workspace_id=workspace,
+                priority=6,
+                settings=dlc.JobSettings(enable_sanity_check=True, sanity_check_args="level=full"),
+                job_specs=[dlc.JobSpec(type="Worker", image=IMAGE, pod_count=2, ecs_spec=GPU_SPEC)],
+            )
+            return client.create_job(request)
+
+        checked = (await sdk("CreateJob", create, "gpu-idle", SLEEPY)).job_id
+        broken = (await sdk("CreateJob", create, "broken", "echo never")).job_id
+        await wait_for(sb, checked, ("Succeeded",))
+        await wait_for(sb, broken, ("Failed",))
+
+        for metric in ("CpuCoreUsage", "MemoryUsage", "GpuCoreUsage", "GpuMemoryUsage"):
+            body = await sdk(
+                "GetJobMetrics",
+                client.get_job_metrics,
+                checked,
+                dlc.GetJobMetricsRequest(metric_type=metric, time_step="1s"),
+            )
+            assert [p.pod_id for p in body.pod_metrics] == [f"{checked}-master-0", f"{checked}-worker-0"]
+            points = body.pod_metrics[0].metrics
+            assert points and all(isinstance(m.time, int) and isinstance(m.value, float) for m in points), metric
+            if metric == "GpuCoreUsage":
+                assert all(m.value <= 3.0 for m in points)  # idle_gpus
+
+        listed = await sdk(
+            "ListJobSanityCheckResults",
+            client.list_job_sanity_check_results,
+            checked,
+            dlc.ListJobSanityCheckResultsRequest(order="asc"),
+        )
+        assert listed.request_id and listed.total_count == 1
+        (run,) = listed.sanity_check_results
+        assert [i.phase for i in run] == [
+            "CheckInit", "DeviceCheck", "SingleNodeCommCheck", "TwoNodeCommCheck", "AllNodeCommCheck"
+        ]  # fmt: skip
+        assert {i.status for i in run} == {"Succeeded"} and run[0].check_number == 1
+        one = await sdk(
+            "GetJobSanityCheckResult",
+            client.get_job_sanity_check_result,
+            broken,
+            dlc.GetJobSanityCheckResultRequest(sanity_check_number=1),
+        )
+        assert one.request_id and one.job_id == broken
+        assert [(i.phase, i.status) for i in one.sanity_check_result][-1] == ("AllNodeCommCheck", "Failed")
+        assert "NCCL" in one.sanity_check_result[-1].message
+        only = await sdk(
+            "GetJobSanityCheckResult",
+            client.get_job_sanity_check_result,
+            broken,
+            dlc.GetJobSanityCheckResultRequest(sanity_check_number=1, sanity_check_phase="DeviceCheck"),
+        )
+        assert [i.phase for i in only.sanity_check_result] == ["DeviceCheck"]
+        failed = await sdk("GetJob", client.get_job, broken, dlc.GetJobRequest(need_detail=True))
+        assert (failed.status, failed.reason_code, failed.priority) == ("Failed", "SanityCheckFailed", 6)
+        assert failed.settings.sanity_check_args == "level=full"
+        assert {"GetJobMetrics", "ListJobSanityCheckResults", "GetJobSanityCheckResult"} <= set(sdk.checked)
+
+
+async def test_the_official_paistudio_client_against_the_sandbox(tmp_path):
+    studio_client = pytest.importorskip("alibabacloud_paistudio20220112.client")
+    studio = pytest.importorskip("alibabacloud_paistudio20220112.models")
+    async with running_sandbox(tmp_path, workspaces=("ws_studio",), metrics_seconds=0.2) as sb:
+        workspace = sb.sandbox.create_workspace("ws_studio")
+        client = studio_client.Client(sdk_config(sb))
+        sdk = Checker(sb)
+        held = sb.faults.quota_queue(2, "waiting")
+
+        def create(name: str, command: list[str], compute: Any, **kw: Any) -> Any:
+            return client.create_training_job(
+                studio.CreateTrainingJobRequest(
+                    training_job_name=name,
+                    training_job_description="sdk compat",
+                    workspace_id=workspace,
+                    algorithm_spec=studio.AlgorithmSpec(
+                        image=IMAGE,
+                        command=command,
+                        job_type="PyTorchJob",
+                        metric_definitions=[studio.MetricDefinition(name="loss", regex=r"loss ([0-9.]+)")],
+                    ),
+                    compute_resource=compute,
+                    environments={"STAGE": "compat"},
+                    labels=[studio.CreateTrainingJobRequestLabels(key="suite", value="compat")],
+                    hyper_parameters=[studio.CreateTrainingJobRequestHyperParameters(name="lr", value="0.1")],
+                    input_channels=[
+                        studio.CreateTrainingJobRequestInputChannels(name="train", input_uri="oss://b/d/", options="{}")
+                    ],
+                    output_channels=[
+                        studio.CreateTrainingJobRequestOutputChannels(name="model", output_uri="oss://b/m/")
+                    ],
+                    scheduler=studio.CreateTrainingJobRequestScheduler(max_running_time_in_seconds=600),
+                    settings=studio.JobSettings(enable_sanity_check=True),
+                    priority=3,
+                    **kw,
+                )
+            )
+
+        public = studio.CreateTrainingJobRequestComputeResource(ecs_spec=GPU_SPEC, ecs_count=2, use_spot_instance=True)
+        command = ["/bin/sh", "-c", SLEEPY + "; exit 3"]
+        job_id = (await sdk("CreateTrainingJob", create, "sdk-train", command, public)).training_job_id
+        assert job_id.startswith("train")
+        quota = studio.CreateTrainingJobRequestComputeResource(
+            resource_id=QUOTA,
+            instance_count=1,
+            instance_spec=studio.CreateTrainingJobRequestComputeResourceInstanceSpec(cpu="4", memory="16Gi"),
+        )
+        waiting = (await sdk("CreateTrainingJob", create, "waiting", ["sleep", "30"], quota)).training_job_id
+        await wait_for(
+            sb, (await anyio.to_thread.run_sync(sb.sandbox.store.training_job, job_id)).dlc_job_id, ("Failed",)
+        )
+
+        job = await sdk("GetTrainingJob", client.get_training_job, job_id)
+        assert (job.status, job.reason_code, job.priority) == ("Failed", "PodFailed", 3)
+        assert [i.name for i in job.instances] == [f"{job_id}-master-0", f"{job_id}-worker-0"]
+        assert job.compute_resource.ecs_count == 2 and job.scheduler.max_running_time_in_seconds == "600"
+        assert [t.status for t in job.status_transitions][-2:] == ["Running", "Failed"]
+        assert job.latest_metrics[0].name == "loss" and job.latest_metrics[0].value == 0.25
+        queued = await sdk("GetTrainingJob", client.get_training_job, waiting)
+        assert queued.status == "Submitted" and queued.compute_resource.instance_spec.cpu == "4"
+        listed = await sdk(
+            "ListTrainingJobs", client.list_training_jobs, studio.ListTrainingJobsRequest(page_size=10, order="desc")
+        )
+        assert listed.total_count == 2 and listed.training_jobs[1].dlc_job_id.startswith("dlc-")
+        assert listed.training_jobs[0].scheduler.max_running_time_in_seconds == 600
+        events = await sdk(
+            "ListTrainingJobEvents",
+            client.list_training_job_events,
+            job_id,
+            studio.ListTrainingJobEventsRequest(page_size=100),
+        )
+        assert isinstance(events.total_count, str) and any(job_id in e for e in events.events)
+        await sdk(
+            "ListTrainingJobInstanceEvents",
+            client.list_training_job_instance_events,
+            job_id,
+            f"{job_id}-worker-0",
+            studio.ListTrainingJobInstanceEventsRequest(),
+        )
+        logs = await sdk(
+            "ListTrainingJobLogs",
+            client.list_training_job_logs,
+            job_id,
+            studio.ListTrainingJobLogsRequest(instance_id=f"{job_id}-master-0", page_number=1, page_size=50),
+        )
+        assert logs.logs == ["loss 0.25"] and logs.total_count == "1"
+        metrics = await sdk(
+            "ListTrainingJobInstanceMetrics",
+            client.list_training_job_instance_metrics,
+            job_id,
+            studio.ListTrainingJobInstanceMetricsRequest(metric_type="GpuCoreUsage", time_step="10s"),
+        )
+        assert metrics.instance_metrics[0].metrics and isinstance(metrics.instance_metrics[0].metrics[0].time, str)
+        info = await sdk("GetTrainingJobErrorInfo", client.get_training_job_error_info, job_id)
+        assert info.error_info.code == "PodFailed" and "loss 0.25" in info.error_info.additional_info
+        latest = await sdk(
+            "GetTrainingJobLatestMetrics",
+            client.get_training_job_latest_metrics,
+            job_id,
+            studio.GetTrainingJobLatestMetricsRequest(names="loss"),
+        )
+        assert latest.metrics[0].value == 0.25
+
+        workloads = await sdk(
+            "ListQuotaWorkloads",
+            client.list_quota_workloads,
+            QUOTA,
+            studio.ListQuotaWorkloadsRequest(workload_ids=waiting, with_historical_data=True),
+        )
+        (entry,) = workloads.workloads
+        assert (entry.workload_id, entry.status, entry.position, entry.priority) == (waiting, "Enqueued", 2, 3)
+        assert entry.quota_id == QUOTA and entry.resource.cpu == "4" and entry.reason
+        sb.faults.discard(held)
+
+        await sdk("StopTrainingJob", client.stop_training_job, waiting)
+        stopped = await sdk("GetTrainingJob", client.get_training_job, waiting)
+        assert stopped.status in ("Submitted", "Running", "Terminated")
+        await sdk("DeleteTrainingJob", client.delete_training_job, job_id)
+        with pytest.raises(sdk_errors.ClientException) as missing:
+            await anyio.to_thread.run_sync(client.get_training_job, job_id)
+        assert missing.value.code == "TRAINING_JOB_NOT_FOUND" and missing.value.status_code == 404
+        assert not any(c.code in ("SignatureDoesNotMatch", "IncompleteSignature") for c in sb.sandbox.calls)

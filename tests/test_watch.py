@@ -137,3 +137,14 @@ async def test_cleanup_stops_running_jobs_and_declined_deletes_nothing(settings)
         assert (await wait_done(client, running))["status"] == "Stopped"
         old = await call(client, "cleanup_jobs", {"status": "Stopped", "older_than_hours": 1})
         assert old["matched"] == 0  # it is minutes old
+
+
+async def test_the_failing_pod_is_the_one_that_failed_not_the_one_stopped_after_it(settings):
+    program = "import os, time\nif os.environ['RANK'] == '1':\n    raise ValueError('rank 1 broke')\ntime.sleep(30)\n"
+    async with connect(settings, asker=Asker()) as client:
+        job_id = await launch(client, f"{PY} -c {shlex.quote(program)}", workers=2)
+        result = await wait_done(client, job_id)
+        assert result["outcome"] == "failed"
+        assert result["failure"]["pod_id"] == f"{job_id}-worker-0"  # rank 1; the master was stopped after it
+        assert result["failure"]["error_block"][-1] == "ValueError: rank 1 broke"
+        assert result["failure"]["verdict"] == "user_code"

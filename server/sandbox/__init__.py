@@ -1,11 +1,13 @@
 """PAI sandbox: an offline cloud that speaks PAI-DLC's wire protocol, for rehearsal, demos and tests.
 
 One ASGI app (:class:`Sandbox`, ``sandbox.app``) answers the subset of PAI-DLC 2020-12-03,
-AIWorkspace 2021-02-04 and ECS 2014-05-26 (DescribePrice) that the ``pai`` provider uses, on one
-loopback port, routed by the ``x-acs-version`` / ``x-acs-action`` headers. It verifies every
-``ACS3-HMAC-SHA256`` signature against its access keys and answers as the cloud does; it runs jobs for
-real through the local provider's executor (GPU specs run on the CPU; images are recorded, not pulled);
-faults are injected per instance through ``sandbox.faults``.
+AIWorkspace 2021-02-04, ECS 2014-05-26 (DescribePrice) and PaiStudio 2022-01-12 (training jobs, quota
+workloads) that the ``pai`` provider uses, on one loopback port, routed by the ``x-acs-version`` /
+``x-acs-action`` headers. It verifies every ``ACS3-HMAC-SHA256`` signature against its access keys and
+answers as the cloud does; it runs jobs for real through the local provider's executor (GPU specs run on
+the CPU, their GPU metrics are synthetic; images are recorded, not pulled) with real CPU/memory samples
+and pre-flight sanity checks; faults are injected per instance through ``sandbox.faults`` (throttling,
+503s, latency, image pulls, queues, failing sanity checks, idle GPUs, spot reclaims, quota queues).
 
     from server.sandbox import Sandbox, SandboxSettings, serve
 
@@ -13,12 +15,14 @@ faults are injected per instance through ``sandbox.faults``.
         running.url              # http://127.0.0.1:PORT: every pai_endpoint_* override
         running.access_key       # the AccessKey pair it accepts (generated)
         running.faults.throttle(3, retry_after_ms=100)
+        running.sandbox.create_training_job("tj", "python train.py")   # a PaiStudio train… job
 
 ``cloudjobs-mcp sandbox`` runs one from the command line (``runner.py``).
 
 Modules: ``settings`` (SandboxSettings, AccessKey), ``auth`` (signature checks), ``catalog`` (specs,
-prices, images), ``jobs`` (CreateJob validation, timeline, shapes), ``faults``, ``store`` (SQLite),
-``app`` (routing, handlers, scheduler), ``runner`` (serve, CLI).
+prices, images), ``jobs`` (CreateJob validation, timeline, shapes), ``faults``, ``observe`` (metrics,
+sanity check results), ``studio`` (PaiStudio training jobs), ``quotas`` (quota queues), ``store``
+(SQLite), ``app`` (routing, handlers, scheduler), ``runner`` (serve, CLI).
 """
 
 from __future__ import annotations

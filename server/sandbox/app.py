@@ -1,17 +1,34 @@
-"""The sandbox: one ASGI app (Starlette) that answers PAI-DLC, AIWorkspace and ECS calls.
+"""The sandbox: one ASGI app (Starlette) that answers PAI-DLC, AIWorkspace, ECS and PaiStudio calls.
 
-Routing is by the ``x-acs-version`` / ``x-acs-action`` headers, so the three products share one port
-and all three endpoint overrides of the ``pai`` provider can point at it:
+Routing is by the ``x-acs-version`` / ``x-acs-action`` headers, so the four products share one port
+and all four endpoint overrides of the ``pai`` provider can point at it:
 
 ============  ==========  ===============================================  =================
 version       product     actions                                          style
 ============  ==========  ===============================================  =================
 2020-12-03    PAI-DLC     CreateJob GetJob ListJobs StopJob DeleteJob      ROA (path + query/JSON)
                           GetPodLogs GetPodEvents GetJobEvents ListEcsSpecs
+                          GetJobMetrics ListJobSanityCheckResults
+                          GetJobSanityCheckResult
 2021-02-04    AIWorkspace ListImages ListWorkspaces CreateWorkspace        ROA
                           GetWorkspace
 2014-05-26    ECS         DescribePrice                                    RPC (``POST /``, query)
+2022-01-12    PaiStudio   CreateTrainingJob GetTrainingJob                 ROA
+                          ListTrainingJobs StopTrainingJob
+                          DeleteTrainingJob ListTrainingJobEvents
+                          ListTrainingJobInstanceEvents ListTrainingJobLogs
+                          ListTrainingJobInstanceMetrics
+                          GetTrainingJobErrorInfo
+                          GetTrainingJobLatestMetrics ListQuotaWorkloads
 ============  ==========  ===============================================  =================
+
+The sanity-check APIs answer ``RequestID`` (capital ID) instead of ``RequestId``, as the real ones do.
+Metrics and sanity checks are described in ``observe.py``, training jobs in ``studio.py``, quotas and
+their queues in ``quotas.py``. A job runs with the executor's resource accounting (each pod holds its
+spec's vCPUs and memory, against a capacity too large to ever queue on) so that its CPU and memory
+samples are in % of what the pod was allocated; a job created with ``Settings.EnableSanityCheck=true``
+runs the executor's pre-flight checks first (status ``SanityChecking``); ``Priority`` orders a quota's
+queue and is reported by GetJob, ListJobs and ListQuotaWorkloads.
 
 A launched job's pods are ``bash -c <UserCommand>`` (or the role's ``JobSpecs[].UserCommand``) in a
 shared working directory under the state directory, with the job's ``Envs`` plus PyTorchJob-style
@@ -34,7 +51,8 @@ launches jobs whose queuing time is over; without a lifespan (e.g. ``httpx.ASGIT
 
 Unsigned admin routes, loopback clients only: ``GET /_sandbox/info``; ``GET``/``POST``/``DELETE``
 ``/_sandbox/faults`` (POST a fault spec ``{"kind": "throttle", "count": 3}``, a list of them, or
-``{"faults": [...]}``, as ``application/json``; DELETE takes ``?kind=``).
+``{"faults": [...]}``, as ``application/json``; DELETE takes ``?kind=`` or a job fault's ``?id=``).
+``/_sandbox/info`` also lists the resource quotas.
 """
 
 from __future__ import annotations
@@ -62,9 +80,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from server.errors import CloudJobsError, NotFound
-from server.providers.local.executor import Executor, PodSpec, RunState
+from server.providers.local.executor import Capacity, Executor, PodSpec, Resources, RunState, SanityCheck
+from server.providers.local.sanity import SanityOptions
 from server.providers.pai import endpoints, signing
-from server.sandbox import catalog
+from server.sandbox import catalog, observe
 from server.sandbox.auth import Authenticator
 from server.sandbox.errors import (
     ApiError,
@@ -77,8 +96,10 @@ from server.sandbox.errors import (
 )
 from server.sandbox.faults import JOB_FAULTS, Call, Faults, JobFault, job_faults
 from server.sandbox.jobs import (
+    SANITY_PHASES,
     JobRecord,
     JobView,
+    apply_sanity_checks,
     apply_stop_before_launch,
     base_view,
     event_line,
@@ -88,14 +109,20 @@ from server.sandbox.jobs import (
     parse_iso,
     plan_pods,
     pod_uid,
+    unknown_quota,
     validate_create,
 )
 from server.sandbox.settings import AccessKey, SandboxSettings, generate_access_key
-from server.sandbox.store import Store, Workspace, workspace_item
+from server.sandbox.store import Store, TrainingJob, Workspace, workspace_item
+from server.sandbox.studio import StudioApi, new_training_job_id, validate_training
 
 logger = logging.getLogger("cloudjobs.sandbox")
 
-PRODUCTS = {p.version: p for p in (endpoints.DLC, endpoints.AIWORKSPACE, endpoints.ECS)}
+PRODUCTS = {p.version: p for p in (endpoints.DLC, endpoints.AIWORKSPACE, endpoints.ECS, endpoints.PAISTUDIO)}
+# What each pod's resource accounting is measured against: never a constraint (the sandbox does not queue
+# on this machine's capacity; quotas queue through faults).
+UNLIMITED = Capacity(cpus=1e9, memory_gb=1e12)
+DEFAULT_TRAINING_IMAGE = "dsw-registry.cn-hangzhou.cr.aliyuncs.com/pai/pytorch:2.3-cpu-py311-ubuntu22.04"
 LIST_JOBS_WINDOW = 7 * 24 * 3600.0  # ListJobs' default StartTime: 7 days ago
 WORKSPACE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{2,22}$")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -174,6 +201,7 @@ class Api:
     methods: tuple[str, ...]
     pattern: re.Pattern[str]
     handler: Handler = field(compare=False)
+    request_id_key: str = "RequestId"  # "RequestID" for DLC's sanity-check APIs
 
 
 def _pattern(template: str) -> re.Pattern[str]:
@@ -217,6 +245,7 @@ class Sandbox:
         self._scheduler_running = False
         self._wake_event = anyio.Event()
         self._apis: dict[tuple[str, str], Api] = {}
+        self.studio = StudioApi(self)
         self._register_apis()
         self.app = Starlette(
             routes=[
@@ -257,6 +286,77 @@ class Sandbox:
             found = next(w for w in self.store.workspaces() if w.name == name)
             return found.workspace_id
         return ws.workspace_id
+
+    def create_training_job(
+        self,
+        name: str,
+        command: str | Sequence[str],
+        *,
+        workspace_id: str | None = None,
+        ecs_spec: str | None = "ecs.c6.large",
+        ecs_count: int = 1,
+        job_type: str = "PyTorchJob",
+        image: str = DEFAULT_TRAINING_IMAGE,
+        envs: Mapping[str, str] | None = None,
+        resource_id: str | None = None,
+        instance_spec: Mapping[str, str] | None = None,
+        priority: int | None = None,
+        max_running_seconds: int | None = None,
+        sanity_check: bool = False,
+        sanity_check_args: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        metric_definitions: Sequence[Mapping[str, str]] | None = None,
+        use_spot: bool | None = None,
+    ) -> str:
+        """Create a PaiStudio training job (synchronous; for tests and rehearsal scripts), as CreateTrainingJob
+        would; returns its ``train…`` id. ``command`` is ``AlgorithmSpec.Command`` (a string becomes
+        ``["/bin/sh", "-c", command]``); ``resource_id`` puts it on a quota (``instance_spec`` defaults to the
+        figures of ``ecs_spec``); the workspace defaults to the first one (created when there is none)."""
+        compute: dict[str, Any] = {}
+        if resource_id:
+            spec = catalog.spec_by_type(ecs_spec or "")
+            default = (
+                {"CPU": str(spec.cpu), "Memory": f"{spec.memory_gib}Gi"} if spec else {"CPU": "2", "Memory": "4Gi"}
+            )
+            if spec and spec.gpu:
+                default.update(GPU=str(spec.gpu), GPUType=spec.gpu_type)
+            compute = {
+                "ResourceId": resource_id,
+                "InstanceCount": ecs_count,
+                "InstanceSpec": dict(instance_spec or default),
+            }
+        else:
+            compute = {"EcsSpec": ecs_spec, "EcsCount": ecs_count}
+        if use_spot is not None:
+            compute["UseSpotInstance"] = use_spot
+        settings: dict[str, Any] = {}
+        if sanity_check:
+            settings["EnableSanityCheck"] = True
+        if sanity_check_args:
+            settings["SanityCheckArgs"] = sanity_check_args
+        body: dict[str, Any] = {
+            "TrainingJobName": name,
+            "WorkspaceId": workspace_id or self._default_workspace(),
+            "AlgorithmSpec": {
+                "Image": image,
+                "Command": ["/bin/sh", "-c", command] if isinstance(command, str) else list(command),
+                "JobType": job_type,
+                **({"MetricDefinitions": [dict(d) for d in metric_definitions]} if metric_definitions else {}),
+            },
+            "ComputeResource": compute,
+            "Environments": dict(envs or {}),
+            "Labels": [{"Key": k, "Value": v} for k, v in (labels or {}).items()],
+            "Settings": settings,
+        }
+        if priority is not None:
+            body["Priority"] = priority
+        if max_running_seconds is not None:
+            body["Scheduler"] = {"MaxRunningTimeInSeconds": max_running_seconds}
+        return self.insert_training_job(body, self.clock())
+
+    def _default_workspace(self) -> str:
+        existing = self.store.workspaces()
+        return existing[0].workspace_id if existing else self.create_workspace("pai_sandbox")
 
     async def job_view(self, job_id: str) -> JobView | None:
         """The job as the API would report it now (None: no such job)."""
@@ -317,7 +417,7 @@ class Sandbox:
         """Start the pods of every job whose queuing time is over (unless a fault holds it)."""
         due = await anyio.to_thread.run_sync(self.store.due, self.clock())
         for record in due:
-            if any(f.blocks_launch for f in job_faults(record.faults)):
+            if self.faults.holds(record):
                 continue
             await anyio.to_thread.run_sync(self._launch, record)
 
@@ -342,6 +442,15 @@ class Sandbox:
         minutes = record.max_minutes
         max_runtime = minutes * self.settings.minute_seconds if minutes else None
         now = self.clock()
+        # Each pod holds its spec's share, so the executor's CPU/memory samples are % of an allocation; the
+        # run-wide Resources is the largest pod's (observe.samples rescales to each pod's own).
+        shares = [record.allocation(p.role) for p in record.pods]
+        resources = Resources(
+            cpus=max((s.cpus for s in shares), default=1.0) or 1.0,
+            memory_gb=max((s.memory_gib for s in shares), default=1.0) or 1.0,
+            set_cuda_visible_devices=False,
+        )
+        sanity = SanityOptions(min_free_gb=0.0) if record.sanity_enabled else None
 
         def claim(conn: Any) -> None:
             if not Store.mark_launched(conn, record.job_id, now):
@@ -354,6 +463,10 @@ class Sandbox:
                 max_runtime_seconds=max_runtime,
                 grace_seconds=self.settings.stop_grace_seconds,
                 record=claim,
+                resources=resources,
+                capacity=UNLIMITED,
+                metrics_interval=self.settings.metrics_seconds,
+                sanity=sanity,
             )
         except _AlreadyHandled:
             return
@@ -368,7 +481,7 @@ class Sandbox:
         ticking = {kind for kind, cls in JOB_FAULTS.items() if cls.tick is not JobFault.tick}
         if not ticking:
             return
-        records = await anyio.to_thread.run_sync(self.store.jobs)
+        records = await anyio.to_thread.run_sync(self.store.jobs_with_faults)
         for record in records:
             faults = [f for f in job_faults(record.faults) if f.kind in ticking]
             if not faults:
@@ -383,6 +496,8 @@ class Sandbox:
 
     def _build(self, record: JobRecord, run: RunState | None, now: float) -> JobView:
         view = base_view(record, run, region=self.settings.region, now=now)
+        if run is not None and record.sanity_enabled:
+            apply_sanity_checks(view, self._sanity_checks(record))
         for fault in job_faults(record.faults):
             fault.shape(view)
         apply_stop_before_launch(view)
@@ -390,6 +505,14 @@ class Sandbox:
         for events in view.pod_events.values():
             events.sort(key=lambda e: e[0])
         return view
+
+    def _sanity_checks(self, record: JobRecord) -> list[SanityCheck]:
+        if record.launched_at is None or not record.sanity_enabled:
+            return []
+        try:
+            return self.executor.sanity_checks(record.job_id)
+        except NotFound:
+            return []
 
     def _load_view(self, job_id: str) -> JobView | None:
         record = self.store.job(job_id)
@@ -403,6 +526,64 @@ class Sandbox:
         runs = self.executor.get_many([r.job_id for r in records if r.launched_at is not None])
         now = self.clock()
         return [self._build(r, runs.get(r.job_id), now) for r in records]
+
+    def stop_dlc_job(self, job_id: str) -> None:
+        """StopJob's effect (synchronous): before launch the job just ends Stopped; after, its run is stopped."""
+        _, launched = self.store.request_stop(job_id, self.clock())
+        if launched:
+            try:
+                self.executor.stop(job_id)
+            except NotFound:
+                pass
+
+    def delete_dlc_job(self, view: JobView) -> None:
+        """DeleteJob's effect (synchronous; the job is terminal): its run, its row and its training job."""
+        if view.record.launched_at is not None:
+            try:
+                self.executor.delete(view.record.job_id)
+            except NotFound:
+                pass
+        self.store.delete_job(view.record.job_id)
+
+    def _new_record(self, stored: dict[str, Any], now: float, pod_prefix: str | None = None) -> JobRecord:
+        job_id = new_job_id(now)
+        queue_at = now + self.settings.creating_seconds
+        record = JobRecord(
+            job_id=job_id,
+            display_name=stored["DisplayName"],
+            job_type=stored["JobType"],
+            workspace_id=stored["WorkspaceId"],
+            created_at=now,
+            queue_at=queue_at,
+            launch_at=queue_at + self.settings.queuing_seconds,
+            body=stored,
+            pods=plan_pods(pod_prefix or job_id, stored["JobType"], stored["JobSpecs"]),
+            faults=[],
+        )
+        record.faults = self.faults.for_new_job(record)
+        return record
+
+    def _validate(self, body: Any) -> dict[str, Any]:
+        workspaces = {w.workspace_id for w in self.store.workspaces()}
+        return validate_create(
+            body, workspaces=workspaces, max_pods=self.settings.max_pods_per_job, quotas=self.settings.quotas
+        )
+
+    def insert_training_job(self, body: Any, now: float) -> str:
+        """CreateTrainingJob's effect (synchronous): validate, store the training job and its DLC job."""
+        stored, dlc_body = validate_training(body)
+        quota = dlc_body.get("ResourceId")
+        if quota and quota not in self.settings.quotas:
+            raise unknown_quota(quota, dlc_body["WorkspaceId"], "ComputeResource.ResourceId")
+        dlc = self._validate(dlc_body)
+        training_job_id = new_training_job_id()
+        record = self._new_record(dlc, now, pod_prefix=training_job_id)
+        training = TrainingJob(
+            training_job_id, record.job_id, stored["TrainingJobName"], dlc["WorkspaceId"], now, stored
+        )
+        self.store.insert_job(record, training)
+        self._wake()
+        return training_job_id
 
     async def _view_or_404(self, job_id: str) -> JobView:
         if not self._scheduler_running:
@@ -419,9 +600,44 @@ class Sandbox:
     # -------------------------------------------------------------------------------- dispatch
 
     def _register_apis(self) -> None:
-        dlc, aiws, ecs = "dlc", "aiworkspace", "ecs"
+        dlc, aiws, ecs, studio = "dlc", "aiworkspace", "ecs", "paistudio"
+        st = self.studio
+        jobs, training = "/api/v1/jobs/{JobId}", "/api/v1/trainingjobs/{TrainingJobId}"
         table: list[tuple[str, str, tuple[str, ...], str, Handler]] = [
             (dlc, "CreateJob", ("POST",), "/api/v1/jobs", self.create_job),
+            (dlc, "GetJobMetrics", ("GET",), f"{jobs}/metrics", self.get_job_metrics),
+            (dlc, "ListJobSanityCheckResults", ("GET",), f"{jobs}/sanitycheckresults", self.list_sanity_checks),
+            (dlc, "GetJobSanityCheckResult", ("GET",), f"{jobs}/sanitycheckresult", self.get_sanity_check),
+            (studio, "CreateTrainingJob", ("POST",), "/api/v1/trainingjobs", st.create_training_job),
+            (studio, "GetTrainingJob", ("GET",), training, st.get_training_job),
+            (studio, "ListTrainingJobs", ("GET",), "/api/v1/trainingjobs", st.list_training_jobs),
+            (studio, "StopTrainingJob", ("PUT",), f"{training}/stop", st.stop_training_job),
+            (studio, "DeleteTrainingJob", ("DELETE",), training, st.delete_training_job),
+            (studio, "ListTrainingJobEvents", ("GET",), f"{training}/events", st.list_training_job_events),
+            (
+                studio,
+                "ListTrainingJobInstanceEvents",
+                ("GET",),
+                f"{training}/instances/{{InstanceId}}/events",
+                st.list_training_job_instance_events,
+            ),
+            (studio, "ListTrainingJobLogs", ("GET",), f"{training}/logs", st.list_training_job_logs),
+            (
+                studio,
+                "ListTrainingJobInstanceMetrics",
+                ("GET",),
+                f"{training}/instancemetrics",
+                st.list_training_job_instance_metrics,
+            ),
+            (studio, "GetTrainingJobErrorInfo", ("GET",), f"{training}/errorinfo", st.get_training_job_error_info),
+            (
+                studio,
+                "GetTrainingJobLatestMetrics",
+                ("GET",),
+                f"{training}/latestmetrics",
+                st.get_training_job_latest_metrics,
+            ),
+            (studio, "ListQuotaWorkloads", ("GET",), "/api/v1/quotas/{QuotaId}/workloads", st.list_quota_workloads),
             (dlc, "GetJob", ("GET",), "/api/v1/jobs/{JobId}", self.get_job),
             (dlc, "ListJobs", ("GET",), "/api/v1/jobs", self.list_jobs),
             (dlc, "StopJob", ("POST",), "/api/v1/jobs/{JobId}/stop", self.stop_job),
@@ -436,8 +652,10 @@ class Sandbox:
             (aiws, "GetWorkspace", ("GET",), "/api/v1/workspaces/{WorkspaceId}", self.get_workspace),
             (ecs, "DescribePrice", ("POST", "GET"), "/", self.describe_price),
         ]
+        upper_id = {"ListJobSanityCheckResults", "GetJobSanityCheckResult"}
         for product, action, methods, template, handler in table:
-            self._apis[(product, action)] = Api(product, action, methods, _pattern(template), handler)
+            key = "RequestID" if action in upper_id else "RequestId"
+            self._apis[(product, action)] = Api(product, action, methods, _pattern(template), handler, key)
 
     @staticmethod
     def _raw_path(scope: Mapping[str, Any]) -> str:
@@ -482,6 +700,7 @@ class Sandbox:
             error = self.faults.after(call)
             if error is not None:
                 raise error
+            request_key = api.request_id_key
         except ApiError as err:
             answer = error_body(
                 err.code, err.message, request_id=request_id, host_id=self.host_id(product_key), product=product_key
@@ -500,7 +719,7 @@ class Sandbox:
             )
             self._record(call, 500, code, answer)
             return json_response(answer, 500, {"x-acs-request-id": request_id})
-        answer = {"RequestId": request_id, **result}
+        answer = {request_key: request_id, **result}
         self._record(call, 200, "", answer)
         return json_response(answer, 200, {"x-acs-request-id": request_id})
 
@@ -524,6 +743,7 @@ class Sandbox:
                 "region": self.settings.region,
                 "state_dir": str(self.settings.state_dir),
                 "access_key_ids": [k.access_key_id for k in self.access_keys],
+                "quotas": list(self.settings.quotas),
                 "faults": self.faults.describe(),
             }
         )
@@ -532,7 +752,10 @@ class Sandbox:
         if not self._loopback(request):
             return json_response({"error": "the sandbox's admin routes answer loopback clients only"}, 403)
         if request.method == "DELETE":
-            self.faults.clear(request.query_params.get("kind") or None)
+            if request.query_params.get("id"):
+                self.faults.discard_id(request.query_params["id"])
+            else:
+                self.faults.clear(request.query_params.get("kind") or None)
         elif request.method == "POST":
             if not request.headers.get("content-type", "").startswith("application/json"):
                 return json_response({"error": "POST a JSON fault spec with Content-Type: application/json"}, 415)
@@ -554,27 +777,11 @@ class Sandbox:
 
     async def create_job(self, ctx: Ctx) -> dict[str, Any]:
         body = ctx.json()
-        workspaces = {w.workspace_id for w in await anyio.to_thread.run_sync(self.store.workspaces)}
-        stored = validate_create(body, workspaces=workspaces, max_pods=self.settings.max_pods_per_job)
-        now = ctx.now
-        job_id = new_job_id(now)
-        queue_at = now + self.settings.creating_seconds
-        record = JobRecord(
-            job_id=job_id,
-            display_name=stored["DisplayName"],
-            job_type=stored["JobType"],
-            workspace_id=stored["WorkspaceId"],
-            created_at=now,
-            queue_at=queue_at,
-            launch_at=queue_at + self.settings.queuing_seconds,
-            body=stored,
-            pods=plan_pods(job_id, stored["JobType"], stored["JobSpecs"]),
-            faults=[],
-        )
-        record.faults = self.faults.for_new_job(record)
+        stored = await anyio.to_thread.run_sync(self._validate, body)
+        record = self._new_record(stored, ctx.now)
         await anyio.to_thread.run_sync(self.store.insert_job, record)
         self._wake()
-        return {"JobId": job_id}
+        return {"JobId": record.job_id}
 
     async def get_job(self, ctx: Ctx) -> dict[str, Any]:
         detail = ctx.flag("NeedDetail", True)
@@ -639,16 +846,7 @@ class Sandbox:
     async def stop_job(self, ctx: Ctx) -> dict[str, Any]:
         job_id = ctx.params["JobId"]
         await self._view_or_404(job_id)
-
-        def stop() -> None:
-            _, launched = self.store.request_stop(job_id, self.clock())
-            if launched:
-                try:
-                    self.executor.stop(job_id)
-                except NotFound:
-                    pass
-
-        await anyio.to_thread.run_sync(stop)
+        await anyio.to_thread.run_sync(self.stop_dlc_job, job_id)
         return {"JobId": job_id}
 
     async def delete_job(self, ctx: Ctx) -> dict[str, Any]:
@@ -662,15 +860,7 @@ class Sandbox:
                 "once it is Stopped.",
             )
 
-        def delete() -> None:
-            if view.record.launched_at is not None:
-                try:
-                    self.executor.delete(job_id)
-                except NotFound:
-                    pass
-            self.store.delete_job(job_id)
-
-        await anyio.to_thread.run_sync(delete)
+        await anyio.to_thread.run_sync(self.delete_dlc_job, view)
         return {"JobId": job_id}
 
     def _pod(self, view: JobView, pod_id: str) -> None:
@@ -736,6 +926,54 @@ class Sandbox:
         job_id = ctx.params["JobId"]
         view = await self._view_or_404(job_id)
         return {"JobId": job_id, "Events": self._events(ctx, view.job_events)}
+
+    async def get_job_metrics(self, ctx: Ctx) -> dict[str, Any]:
+        job_id = ctx.params["JobId"]
+        kind = observe.metric_kind(ctx.query.get("MetricType"))
+        step = observe.parse_step(ctx.query.get("TimeStep"))
+        q = ctx.query
+        end = observe.window_end(q["EndTime"]) if q.get("EndTime") else ctx.now
+        start = parse_iso("StartTime", q["StartTime"]) if q.get("StartTime") else end - 3600.0
+        observe.check_window(start, end, step)
+        view = await self._view_or_404(job_id)
+        series = await anyio.to_thread.run_sync(
+            observe.samples, self.executor, view, kind, start, end, job_faults(view.record.faults)
+        )
+        return {
+            "JobId": job_id,
+            "PodMetrics": [
+                {
+                    "PodId": s.pod_id,
+                    "Metrics": [
+                        {"Time": round(t * 1000), "Value": observe.value(v)}
+                        for t, v in observe.buckets(s.points, start, step)
+                    ],
+                }
+                for s in series
+            ],
+        }
+
+    async def _sanity_results(self, job_id: str) -> list[list[dict[str, Any]]]:
+        view = await self._view_or_404(job_id)
+        checks = await anyio.to_thread.run_sync(self._sanity_checks, view.record)
+        return observe.sanity_results(view, checks, job_faults(view.record.faults))
+
+    async def list_sanity_checks(self, ctx: Ctx) -> dict[str, Any]:
+        order = ctx.choice("Order", ("asc", "desc"), "asc")
+        results = await self._sanity_results(ctx.params["JobId"])
+        results.sort(key=lambda run: run[0]["CheckNumber"] if run else 0, reverse=order == "desc")
+        # TotalCount counts check runs (the inner lists), each one a check's result.
+        return {"TotalCount": len(results), "SanityCheckResults": results}
+
+    async def get_sanity_check(self, ctx: Ctx) -> dict[str, Any]:
+        job_id = ctx.params["JobId"]
+        if not ctx.query.get("SanityCheckNumber"):
+            raise missing("SanityCheckNumber")
+        number = ctx.number("SanityCheckNumber", 1, minimum=0)
+        phase = ctx.choice("SanityCheckPhase", SANITY_PHASES)
+        results = await self._sanity_results(job_id)
+        items = [i for run in results for i in run if i["CheckNumber"] == number and phase in (None, i["Phase"])]
+        return {"JobId": job_id, "SanityCheckResult": items}
 
     async def list_ecs_specs(self, ctx: Ctx) -> dict[str, Any]:
         accelerator = ctx.choice("AcceleratorType", ("CPU", "GPU"))

@@ -36,6 +36,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=60.0,
         help="real seconds per minute of JobMaxRunningTimeMinutes (default 60)",
     )
+    add(
+        "--quota",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a resource quota id jobs may use as ResourceId (repeatable; default: quota-sandbox-1)",
+    )
+    add(
+        "--metrics-seconds",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="how often running pods' CPU and memory are sampled for GetJobMetrics (default 2)",
+    )
     add("--throttle", type=int, metavar="N", help="answer the next N calls with 429 Throttling.User")
     add(
         "--throttle-retry-after-ms", type=int, default=1000, metavar="MS", help="their x-acs-retry-after (default 1000)"
@@ -61,5 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="JSON",
-        help='any fault as JSON, e.g. \'{"kind": "throttle", "count": 3}\' (repeatable)',
+        help='any fault as JSON, e.g. \'{"kind": "throttle", "count": 3}\' or '
+        '\'{"kind": "quota_queue", "position": 3}\' '
+        "(repeatable; kinds: throttle, fail_503, latency, image_pull_backoff, queue_forever, sanity_check_failure, "
+        "idle_gpus, spot_reclaim, quota_queue)",
     )

@@ -17,7 +17,7 @@ from starlette.responses import Response
 JSON_TYPE = "application/json;charset=utf-8"
 
 # The product code the troubleshooting link names (as the real Recommend URLs do).
-RECOMMEND_PRODUCT = {"dlc": "pai-dlc", "aiworkspace": "AIWorkSpace", "ecs": "Ecs"}
+RECOMMEND_PRODUCT = {"dlc": "pai-dlc", "aiworkspace": "AIWorkSpace", "ecs": "Ecs", "paistudio": "PaiStudio"}
 
 
 def new_request_id() -> str:

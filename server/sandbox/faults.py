@@ -522,7 +522,9 @@ class SpotReclaim(JobFault):
 
         def evict() -> None:
             try:
-                sandbox.executor.stop(view.record.job_id)
+                state = sandbox.executor.get(view.record.job_id)
+                if not state.stop_requested and not state.terminal:
+                    sandbox.executor.stop(view.record.job_id)
             except NotFound:
                 pass
 
@@ -585,7 +587,8 @@ class QuotaQueue(JobFault):
     """New jobs on a resource quota (``ResourceId``; only ``quota_id``'s when given; whose DisplayName contains
     ``display_name_substring``, when given) wait in the quota's queue at ``position`` — Queuing, not
     scheduled, ``Enqueued`` in ListQuotaWorkloads with that Position and the reason — until this fault is
-    cleared (``Faults.clear`` / ``discard`` / the admin route's DELETE); then they are scheduled."""
+    cleared (``Faults.clear`` / ``discard`` / the admin route's DELETE, ``?id=`` for this one); then they are
+    scheduled. (A restarted sandbox starts without faults, so it schedules them too.)"""
 
     kind = "quota_queue"
     blocks_launch = True
@@ -713,6 +716,11 @@ class Faults:
         with self._lock:
             self.request = [f for f in self.request if f is not fault]
             self.job = [f for f in self.job if f is not fault]
+
+    def discard_id(self, fault_id: str) -> None:
+        """Remove the job fault with this id (``describe()`` shows each one's ``id``)."""
+        with self._lock:
+            self.job = [f for f in self.job if f.fault_id != fault_id]
 
     def active(self, fault_id: str) -> bool:
         """Whether the job fault with this id is still set."""

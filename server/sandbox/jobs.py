@@ -14,7 +14,11 @@ executor run with the same id. What the API reports is a :class:`JobView` built 
 Event strings are ``"YYYY-MM-DD HH:MM:SS <message>"`` (UTC), as GetJobEvents / GetPodEvents return them;
 times in bodies are ``YYYY-MM-DDTHH:MM:SSZ``. ReasonCodes other than ``JobStoppedByUser`` (the only one
 the SDK documents) are the sandbox's own: ``JobSucceeded``, ``PodFailed``, ``MaxRuntimeExceeded``,
-``ImagePullBackOff``, ``SandboxLaunchFailed``.
+``ImagePullBackOff``, ``SandboxLaunchFailed``, ``SanityCheckFailed``, ``SpotInstanceReclaimed``.
+
+A job created with ``Settings.EnableSanityCheck=true`` has a ``SanityChecking`` phase between EnvPreparing
+and Running (the executor's pre-flight checks, see ``observe.py``); a job with a ``ResourceId`` queues in
+that resource quota (``quotas.py``).
 """
 
 from __future__ import annotations
@@ -162,11 +166,11 @@ def _int(value: Any, name: str, *, minimum: int | None = None, maximum: int | No
     return result
 
 
-def unknown_quota(resource_id: str, workspace: str) -> ApiError:
+def unknown_quota(resource_id: str, workspace: str, name: str = "ResourceId") -> ApiError:
     """A ``ResourceId`` that names no resource quota of this account. (The wording is ours; the code is the
     gateway's generic InvalidParameter, which is what the service answers for an id it cannot resolve.)"""
     return invalid(
-        "ResourceId",
+        name,
         f"resource quota {resource_id} does not exist in this region or workspace {workspace} has no access to it; "
         "use the id of a quota attached to the workspace (PAI console: AI Computing Resources > Resource Quotas), "
         "or omit ResourceId to run on public resources",
@@ -673,11 +677,11 @@ def apply_sanity_checks(view: JobView, checks: Sequence[SanityCheck]) -> None:
     at = next((i for i, p in enumerate(view.phases) if p.start > start), len(view.phases))
     view.phases.insert(at, Phase("SanityChecking", start))
     job_id = view.record.job_id
-    phases = ", ".join(dict.fromkeys(c.phase for c in checks))
-    view.job_event(start, f"Job {job_id} started sanity check 1 ({phases}) before its pods run the user command.")
+    phases = sanity_phases(view.record)
+    view.job_event(start, f"Job {job_id} started sanity check 1 ({', '.join(phases)}) before the user command.")
     done = [c.finished_at.timestamp() for c in checks if c.finished_at is not None]
     if len(done) == len(checks) and all(c.status == "Succeeded" for c in checks):
-        view.job_event(max(done), f"Sanity check 1 of job {job_id} passed: {len(checks)} checks succeeded.")
+        view.job_event(max(done), f"Sanity check 1 of job {job_id} passed: all {len(phases)} phases succeeded.")
 
 
 def apply_stop_before_launch(view: JobView) -> None:
@@ -697,13 +701,16 @@ def apply_stop_before_launch(view: JobView) -> None:
 # ----------------------------------------------------------------------------------------- shapes
 
 
-def _clean(value: Any) -> Any:
+def clean(value: Any) -> Any:
     """Drop ``None`` values (the SDK's ``to_map`` would drop them too)."""
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items() if v is not None}
+        return {k: clean(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_clean(v) for v in value]
+        return [clean(v) for v in value]
     return value
+
+
+_clean = clean
 
 
 def _number(value: float) -> int | float:
@@ -722,7 +729,7 @@ def requests(record: JobRecord) -> tuple[int, float, float]:
     return cpu, gpu, mem
 
 
-def _duration(view: JobView) -> int:
+def duration(view: JobView) -> int:
     if view.running_at is None:
         return 0
     end = view.finished_at if view.finished_at is not None else view.now
@@ -804,7 +811,7 @@ def _common(view: JobView, *, account_id: str, workspace_name: str) -> dict[str,
         "SubStatus": "",
         "ReasonCode": last.reason_code,
         "ReasonMessage": last.reason_message,
-        "Duration": _duration(view),
+        "Duration": duration(view),
         **_times(view),
         "Priority": body.get("Priority", 1),
         "RestartTimes": "0/0",

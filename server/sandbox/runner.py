@@ -58,6 +58,7 @@ class RunningSandbox:
             "pai_endpoint_dlc": self.url,
             "pai_endpoint_aiworkspace": self.url,
             "pai_endpoint_ecs": self.url,
+            "pai_endpoint_paistudio": self.url,
         }
 
     def env(self, key: AccessKey | None = None) -> dict[str, str]:
@@ -147,9 +148,11 @@ def apply_fault_flags(faults: Faults, args: argparse.Namespace) -> None:
 def banner(running: RunningSandbox, *, show_secret: bool) -> str:
     key = running.access_key
     lines = [
-        f"PAI sandbox on {running.url}: PAI-DLC 2020-12-03, AIWorkspace 2021-02-04, ECS 2014-05-26 (DescribePrice)",
+        f"PAI sandbox on {running.url}: PAI-DLC 2020-12-03, AIWorkspace 2021-02-04, ECS 2014-05-26 (DescribePrice), "
+        "PaiStudio 2022-01-12 (training jobs, quota workloads)",
         f"region {running.sandbox.settings.region}; state {running.sandbox.settings.state_dir}; jobs run as "
         "processes on this machine",
+        f"resource quotas (ResourceId): {', '.join(running.sandbox.settings.quotas) or 'none'}",
         "",
         "Point cloudjobs-mcp's pai provider at it:",
         "",
@@ -190,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
             creating_seconds=args.creating_seconds,
             queuing_seconds=args.queuing_seconds,
             minute_seconds=args.minute_seconds,
+            metrics_seconds=args.metrics_seconds,
+            quotas=tuple(args.quota) if args.quota else SandboxSettings.quotas,
         )
         sandbox = Sandbox(settings)
         apply_fault_flags(sandbox.faults, args)

@@ -2,8 +2,9 @@
 
 ``sandbox_jobs`` holds every job from CreateJob on; its executor run (same id) exists only once the
 job was launched, so the table does not reference ``runs`` — DeleteJob removes both.
-``sandbox_workspaces`` holds the AIWorkspace workspaces. All methods are synchronous (call them from a
-worker thread in async code), each one a short transaction.
+``sandbox_workspaces`` holds the AIWorkspace workspaces; ``sandbox_training_jobs`` the PaiStudio training
+jobs, each with the id of the ``sandbox_jobs`` row (its PAI-DLC job) that runs it. All methods are
+synchronous (call them from a worker thread in async code), each one a short transaction.
 """
 
 from __future__ import annotations
@@ -48,9 +49,42 @@ SCHEMA: tuple[str, ...] = (
         created_at REAL NOT NULL
     )
     """,
+    """
+    CREATE TABLE IF NOT EXISTS sandbox_training_jobs (
+        training_job_id TEXT PRIMARY KEY,
+        dlc_job_id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        workspace_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        body TEXT NOT NULL
+    )
+    """,
 )
 
 FIRST_WORKSPACE_ID = 100001
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """One row of ``sandbox_training_jobs``: a PaiStudio training job and the DLC job that runs it."""
+
+    training_job_id: str
+    dlc_job_id: str
+    name: str
+    workspace_id: str
+    created_at: float
+    body: dict[str, Any]  # the CreateTrainingJob body as stored (known fields only)
+
+
+def _training(row: sqlite3.Row) -> TrainingJob:
+    return TrainingJob(
+        row["training_job_id"],
+        row["dlc_job_id"],
+        row["name"],
+        row["workspace_id"],
+        row["created_at"],
+        json.loads(row["body"]),
+    )
 
 
 @dataclass(frozen=True)
@@ -101,8 +135,22 @@ class Store:
 
     # ------------------------------------------------------------------------------------ jobs
 
-    def insert_job(self, record: JobRecord) -> None:
+    def insert_job(self, record: JobRecord, training: TrainingJob | None = None) -> None:
+        """Insert a job (and, for a PaiStudio training job, its training job row, in the same transaction)."""
         with self.db.write() as conn:
+            if training is not None:
+                conn.execute(
+                    "INSERT INTO sandbox_training_jobs (training_job_id, dlc_job_id, name, workspace_id, created_at, "
+                    "body) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        training.training_job_id,
+                        training.dlc_job_id,
+                        training.name,
+                        training.workspace_id,
+                        training.created_at,
+                        json.dumps(training.body, ensure_ascii=False),
+                    ),
+                )
             conn.execute(
                 "INSERT INTO sandbox_jobs (job_id, display_name, job_type, workspace_id, created_at, queue_at, "
                 "launch_at, body, pods, faults) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -128,6 +176,12 @@ class Store:
     def jobs(self) -> list[JobRecord]:
         with self.db.read() as conn:
             rows = conn.execute("SELECT * FROM sandbox_jobs ORDER BY created_at DESC, job_id DESC").fetchall()
+        return [_record(r) for r in rows]
+
+    def jobs_with_faults(self) -> list[JobRecord]:
+        """Jobs that a job fault matched (what the scheduler's fault ticks look at)."""
+        with self.db.read() as conn:
+            rows = conn.execute("SELECT * FROM sandbox_jobs WHERE faults != '[]' ORDER BY created_at").fetchall()
         return [_record(r) for r in rows]
 
     def due(self, now: float) -> list[JobRecord]:
@@ -167,8 +221,32 @@ class Store:
             return row["launched_at"] is None, row["launched_at"] is not None
 
     def delete_job(self, job_id: str) -> None:
+        """Delete a job (and the training job it runs, if any)."""
         with self.db.write() as conn:
             conn.execute("DELETE FROM sandbox_jobs WHERE job_id = ?", (job_id,))
+            conn.execute("DELETE FROM sandbox_training_jobs WHERE dlc_job_id = ?", (job_id,))
+
+    # ---------------------------------------------------------------------------- training jobs
+
+    def training_job(self, training_job_id: str) -> TrainingJob | None:
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT * FROM sandbox_training_jobs WHERE training_job_id = ?", (training_job_id,)
+            ).fetchone()
+        return _training(row) if row else None
+
+    def training_jobs(self) -> list[TrainingJob]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM sandbox_training_jobs ORDER BY created_at DESC, training_job_id DESC"
+            ).fetchall()
+        return [_training(r) for r in rows]
+
+    def training_ids(self) -> dict[str, str]:
+        """DLC job id → training job id, for every training job."""
+        with self.db.read() as conn:
+            rows = conn.execute("SELECT dlc_job_id, training_job_id FROM sandbox_training_jobs").fetchall()
+        return {r["dlc_job_id"]: r["training_job_id"] for r in rows}
 
     # ------------------------------------------------------------------------------ workspaces
 
