@@ -10,10 +10,6 @@ the failed attempt may have made after all.
 from __future__ import annotations
 
 import secrets
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -22,6 +18,7 @@ from pathlib import Path
 from server.config import Settings
 from server.errors import GateRefused, InvalidRequest
 from server.models import Quote, Spec, utcnow
+from server.sqlite import Database
 
 
 class Confirmation(StrEnum):
@@ -72,12 +69,10 @@ def quote_text(quote: Quote, spec: Spec, provider_label: str) -> str:
 class Gate:
     def __init__(self, settings: Settings, db_path: Path | None = None) -> None:
         self.settings = settings
-        self._path = db_path or settings.state_dir / "quotes.db"
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(
+        # Shared by every server on this state directory: each change is one short write transaction.
+        self._db = Database(db_path or settings.state_dir / "quotes.db")
+        self._db.ensure_schema(
+            [
                 """CREATE TABLE IF NOT EXISTS quotes (
                     quote_id TEXT PRIMARY KEY,
                     body TEXT NOT NULL,
@@ -85,16 +80,8 @@ class Gate:
                     attempts INTEGER NOT NULL DEFAULT 0,
                     job_id TEXT
                 )"""
-            )
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA busy_timeout=30000")
-            yield db
-        finally:
-            db.close()
+            ]
+        )
 
     # -- issuing -------------------------------------------------------------------------------------
     def issue(
@@ -144,7 +131,7 @@ class Gate:
             display_text="",
         )
         quote = quote.model_copy(update={"display_text": quote_text(quote, spec, provider_label)})
-        with self._lock, self._connect() as db:
+        with self._db.write() as db:
             db.execute("INSERT INTO quotes (quote_id, body) VALUES (?, ?)", (quote.quote_id, quote.model_dump_json()))
         return quote
 
@@ -170,7 +157,7 @@ class Gate:
                 "No quote: call estimate_cost first, show the user its cost, and pass the quote_id it "
                 "returns to create_training_job once they approved it."
             )
-        with self._connect() as db:
+        with self._db.read() as db:
             row = db.execute(
                 "SELECT body, state, attempts FROM quotes WHERE quote_id = ?", (quote_id.strip(),)
             ).fetchone()
@@ -228,22 +215,19 @@ class Gate:
 
     def claim(self, quote_id: str) -> Claim | None:
         """Atomically take an open quote for one create. None when it is used or being used."""
-        with self._lock, self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
+        with self._db.write() as db:
             row = db.execute("SELECT body, state, attempts FROM quotes WHERE quote_id = ?", (quote_id,)).fetchone()
             if row is None or row[1] != "open":
-                db.execute("COMMIT")
                 return None
             db.execute("UPDATE quotes SET state = 'claimed', attempts = attempts + 1 WHERE quote_id = ?", (quote_id,))
-            db.execute("COMMIT")
         return Claim(quote=Quote.model_validate_json(row[0]), attempted_before=row[2] > 0)
 
     def release(self, quote_id: str) -> None:
-        with self._lock, self._connect() as db:
+        with self._db.write() as db:
             db.execute("UPDATE quotes SET state = 'open' WHERE quote_id = ? AND state = 'claimed'", (quote_id,))
 
     def mark_used(self, quote_id: str, job_id: str) -> None:
-        with self._lock, self._connect() as db:
+        with self._db.write() as db:
             row = db.execute("SELECT body FROM quotes WHERE quote_id = ?", (quote_id,)).fetchone()
             body = Quote.model_validate_json(row[0]).model_copy(update={"job_id": job_id}).model_dump_json()
             db.execute(

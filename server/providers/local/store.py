@@ -13,14 +13,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
-from server.errors import CloudJobsError
-
-BUSY_TIMEOUT_SECONDS = 30.0
+from server.sqlite import BUSY_TIMEOUT_SECONDS as BUSY_TIMEOUT_SECONDS
+from server.sqlite import Database as Database
 
 # Run statuses (DLC-like raw names), shared by the executor, its scheduler and its supervisors.
 QUEUING = "Queuing"
@@ -147,68 +143,3 @@ def record_event(
 
 def to_datetime(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
-
-
-class Database:
-    """A SQLite file used concurrently by several processes; see the module docstring."""
-
-    def __init__(self, path: Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
-        self.path = Path(path)
-        self.busy_timeout = busy_timeout
-
-    def connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        return conn
-
-    @contextmanager
-    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
-        try:
-            conn = self.connect()
-        except sqlite3.Error as exc:
-            raise CloudJobsError(f"cannot open the state database {self.path}: {exc}") from exc
-        try:
-            try:
-                conn.execute(begin)
-            except sqlite3.OperationalError as exc:
-                raise CloudJobsError(
-                    f"the state database {self.path} stayed locked for {self.busy_timeout:g} s ({exc}); try again"
-                ) from exc
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
-
-    def read(self) -> AbstractContextManager[sqlite3.Connection]:
-        """A read transaction: one consistent snapshot for every query inside it."""
-        return self._transaction("BEGIN DEFERRED")
-
-    def write(self) -> AbstractContextManager[sqlite3.Connection]:
-        """A write transaction (``BEGIN IMMEDIATE``): keep it short."""
-        return self._transaction("BEGIN IMMEDIATE")
-
-    def ensure_schema(self, statements: Iterable[str]) -> None:
-        """Create the file (WAL mode) and run idempotent ``CREATE ... IF NOT EXISTS`` statements."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.busy_timeout
-        while True:
-            try:
-                conn = self.connect()
-                try:
-                    conn.execute("PRAGMA journal_mode = WAL")
-                finally:
-                    conn.close()
-                break
-            except sqlite3.OperationalError as exc:
-                if time.monotonic() > deadline:
-                    raise CloudJobsError(f"cannot open the state database {self.path}: {exc}") from exc
-                time.sleep(0.05)
-        with self.write() as conn:
-            for statement in statements:
-                conn.execute(statement)
