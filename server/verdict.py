@@ -140,9 +140,9 @@ async def investigate(engine: Engine, job: Job) -> tuple[Diagnosis, list[str]]:
         status=job.status,
         raw_status=job.raw_status,
         verdict=verdict,
-        summary=_summary(job, verdict),
+        summary=_summary(job, verdict, got.warnings),
         evidence=[mask(e, known)[:400] for e in evidence[:MAX_EVIDENCE]],
-        next_step=NEXT_STEPS[verdict],
+        next_step=NEXT_STEPS[verdict] if verdict != "healthy" or not got.warnings else WARNINGS_STEP,
         reason=job.reason,
         reason_code=job.reason_code,
         error_info=mask(got.error_info, known) if got.error_info else None,
@@ -241,7 +241,10 @@ def failing_pod(job: Job) -> Pod | None:
     return job.pods[0] if job.pods else None
 
 
-def _summary(job: Job, verdict: Verdict) -> str:
+WARNINGS_STEP = "No error, but act on the warnings: each says what costs money or will fail soon and what to change."
+
+
+def _summary(job: Job, verdict: Verdict, warnings: list[str]) -> str:
     words = {
         "healthy": "shows no problem",
         "image_pull": "cannot pull its image",
@@ -256,4 +259,6 @@ def _summary(job: Job, verdict: Verdict) -> str:
         "stopped_by_user": "was stopped by a user",
         "unknown": "failed for a reason the platform did not report",
     }
+    if verdict == "healthy" and warnings:
+        return f"Job {job.job_id} ({job.status.value}) shows no error, but: {warnings[0]}"
     return f"Job {job.job_id} ({job.status.value}) {words[verdict]}."

@@ -159,3 +159,30 @@ async def test_bad_job_ids_give_clear_errors(settings):
         ):
             text = await call_error(client, tool, {"job_id": "local-missing"})
             assert "local-missing" in text and "Traceback" not in text, tool
+
+
+async def test_idle_gpus_warning_with_a_fake_nvidia_smi(tmp_path, monkeypatch):
+    import anyio
+
+    from tests.conftest import make_settings
+    from tests.fake_nvidia_smi import install_fake_nvidia_smi
+
+    install_fake_nvidia_smi(tmp_path, monkeypatch, gpus=2, utilization=["1", "0"])
+    settings = make_settings(tmp_path, local_metrics_interval_seconds=0.2)
+    async with connect(settings, asker=Asker()) as client:
+        gpu_specs = (await call(client, "list_ecs_specs", {"accelerator_type": "GPU", "sort_by": "GPU"}))["specs"]
+        assert gpu_specs and gpu_specs[0]["gpu_type"] and gpu_specs[0]["gpu_count"] == 1
+        job_id = await launch(client, "sleep 20", spec=gpu_specs[0]["instance_type"])
+        with anyio.fail_after(20):
+            while True:
+                result = await call(client, "get_job_metrics", {"job_id": job_id})
+                gpu = result["usage"][0]["metrics"].get("gpu_core") if result["usage"] else None
+                if result["status"] == "Running" and gpu and gpu["samples"] >= 3:
+                    break
+                await anyio.sleep(0.2)
+        assert gpu["max"] <= 1 and small(result)
+        assert any("GPUs allocated but idle" in w and "money is burning" in w for w in result["warnings"])
+        diagnosis = await call(client, "diagnose_job", {"job_id": job_id})
+        assert diagnosis["verdict"] == "healthy" and any("idle" in w for w in diagnosis["warnings"])
+        assert "but: GPUs allocated but idle" in diagnosis["summary"] and "warnings" in diagnosis["next_step"]
+        await call(client, "stop_job", {"job_id": job_id})
