@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from server.engine import Engine
 from server.errors import CloudJobsError, InvalidRequest
-from server.models import METRIC_KINDS, Job, JobStatus, MetricKind, MetricPoint, PodMetricSeries
+from server.models import METRIC_KINDS, Job, JobStatus, MetricDefinition, MetricKind, MetricPoint, PodMetricSeries
 
 SERIES_POINTS = 20  # a compact series: enough to see a trend, never raw thousands of points
 IDLE_GPU_PERCENT = 10.0
@@ -26,11 +26,6 @@ DEFAULT_DEFINITIONS: dict[str, str] = {
     "lr": rf"\b(?:lr|learning[_ ]rate)\b[\s:=]+{_NUMBER}",
     "step": r"\b(?:step|iter|iteration)\b[\s:=]+(\d+)",
 }
-
-
-class MetricDefinition(BaseModel):
-    name: str = Field(description="Metric name, e.g. loss")
-    regex: str = Field(description="Regular expression whose first group is the value, e.g. 'loss=([0-9.]+)'")
 
 
 class Summary(BaseModel):

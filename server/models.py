@@ -44,6 +44,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class MetricDefinition(_Model):
+    """A training metric read from the log (PaiStudio's MetricDefinitions idea)."""
+
+    name: str = Field(description="Metric name, e.g. loss")
+    regex: str = Field(description="Regular expression whose first group is the value, e.g. 'loss=([0-9.]+)'")
+
+
 class Spec(_Model):
     """One machine type a job's workers can run on."""
 
@@ -102,6 +109,10 @@ class Quote(_Model):
     expires_at: datetime
     display_text: str
     job_id: str | None = Field(default=None, description="Set once a job was created from this quote")
+    spot: bool = Field(default=False, description="A spot quote: expected at the latest spot price")
+    spot_price_limit: float | None = None
+    template_id: str | None = Field(default=None, description="The template (and version) the quote binds")
+    template_version: int | None = None
 
 
 class JobRequest(_Model):
@@ -122,6 +133,12 @@ class JobRequest(_Model):
     priority: int | None = Field(default=None, description="Scheduling priority, higher first (DLC: 1-9)")
     sanity_check: bool = Field(default=False, description="Run the platform's pre-flight checks first")
     sanity_check_args: str | None = None
+    hyperparameters: dict[str, str] = Field(default_factory=dict, description="Reach the program; recorded")
+    metric_definitions: list[MetricDefinition] = Field(default_factory=list)
+    spot: bool = Field(default=False, description="Run on spot (preemptible) capacity")
+    spot_price_limit: float | None = Field(default=None, description="Highest spot price per worker-hour")
+    template_id: str | None = None
+    template_version: int | None = None
 
 
 class Pod(_Model):
@@ -157,6 +174,11 @@ class Job(_Model):
     tags: dict[str, str] = Field(default_factory=dict)
     priority: int | None = None
     resource_id: str | None = Field(default=None, description="Resource quota the job runs on; None: public")
+    hyperparameters: dict[str, str] = Field(default_factory=dict)
+    metric_definitions: list[MetricDefinition] = Field(default_factory=list)
+    spot: bool = False
+    template_id: str | None = None
+    template_version: int | None = None
 
 
 class Event(_Model):
@@ -233,4 +255,61 @@ class WorkloadInfo(_Model):
     queue_metas: list[QueueMeta] = Field(default_factory=list)
     source: str = Field(description="Where the information came from, e.g. 'PaiStudio ListQuotaWorkloads'")
     unavailable: list[str] = Field(default_factory=list, description="Seed fields this platform does not report")
+    note: str = ""
+
+
+TemplateConstraint = Literal["locked", "overridable", "required"]
+
+
+class TemplateConfig(_Model):
+    """A job configuration as a template keeps it; what it leaves out, each run gives."""
+
+    display_name: str | None = None
+    user_command: str | None = None
+    job_type: str | None = None
+    ecs_spec: str | None = None
+    worker_count: int | None = None
+    image: str | None = None
+    envs: dict[str, str] = Field(default_factory=dict)
+    thirdparty_libs: list[str] = Field(default_factory=list)
+    resource_id: str | None = None
+    max_runtime_minutes: float | None = None
+    priority: int | None = None
+    hyperparameters: dict[str, str] = Field(default_factory=dict)
+
+
+class JobTemplate(_Model):
+    template_id: str
+    name: str
+    version: int = Field(description="The version shown")
+    default_version: int = Field(description="The version a run uses when it names none")
+    versions: list[int]
+    description: str = ""
+    config: TemplateConfig
+    constraints: dict[str, TemplateConstraint] = Field(
+        default_factory=dict,
+        description="JSONPath of a config field ('$.ecs_spec', '$.envs.LR') → locked | overridable | required",
+    )
+    created_at: datetime | None = None
+    source: str = Field(description="Where the template lives, e.g. 'PAI-DLC job templates' or 'server state'")
+
+
+class SpotPricePoint(_Model):
+    time: datetime
+    price: float = Field(description="Spot price of one instance per hour")
+    zone: str | None = None
+
+
+class OutputModel(_Model):
+    name: str
+    uri: str = Field(description="Path or URI of the model/file")
+    size_bytes: int | None = None
+    created_at: datetime | None = None
+
+
+class OutputModels(_Model):
+    job_id: str
+    models: list[OutputModel]
+    total: int
+    truncated: bool
     note: str = ""

@@ -17,12 +17,17 @@ from server.models import (
     Job,
     JobRequest,
     JobStatus,
+    JobTemplate,
     LogPage,
     MetricKind,
+    OutputModels,
     PodMetricSeries,
     Price,
     SanityCheckResult,
     Spec,
+    SpotPricePoint,
+    TemplateConfig,
+    TemplateConstraint,
     WorkloadInfo,
 )
 
@@ -107,5 +112,57 @@ class Provider(Protocol):
     async def error_info(self, job_id: str) -> str | None:
         """The platform's own diagnosis of a failed job, when it has one (PaiStudio GetTrainingJobErrorInfo)."""
         ...
+
+    async def label_job(self, job_id: str, labels: dict[str, str]) -> Job:
+        """Add or change labels (tags); returns the job with all its labels."""
+        ...
+
+    async def unlabel_job(self, job_id: str, keys: list[str]) -> Job:
+        """Remove labels by key (absent keys are ignored); returns the job."""
+        ...
+
+    async def spot_price_history(self, instance_type: str, hours: float) -> list[SpotPricePoint]:
+        """Spot prices of one instance over the last ``hours``, oldest first. InvalidRequest without spot."""
+        ...
+
+    async def output_models(self, job_id: str) -> OutputModels:
+        """What the job produced (models, files), bounded; the note says where outputs go when unknown."""
+        ...
+
+    def template_backend(self) -> TemplateBackend | None:
+        """The platform's own job templates (PAI-DLC), or None: the server keeps templates itself."""
+        ...
+
+
+class TemplateBackend(Protocol):
+    """Job templates with versions: PAI-DLC's API, or the server's own store (server/templates.py)."""
+
+    source: str
+
+    async def create(
+        self, name: str, config: TemplateConfig, constraints: dict[str, TemplateConstraint], description: str
+    ) -> JobTemplate:
+        """A new template at version 1; an existing name → InvalidRequest (update it instead)."""
+        ...
+
+    async def update(
+        self,
+        template_id: str,
+        config: TemplateConfig,
+        constraints: dict[str, TemplateConstraint],
+        description: str | None = None,
+    ) -> JobTemplate:
+        """A new version (the default version stays unless set)."""
+        ...
+
+    async def list(self) -> list[JobTemplate]: ...
+
+    async def get(self, template_id: str, version: int | None = None) -> JobTemplate:
+        """The given version, else the default one; NotFound for an unknown id or version."""
+        ...
+
+    async def delete(self, template_id: str) -> None: ...
+
+    async def set_default_version(self, template_id: str, version: int) -> JobTemplate: ...
 
     async def aclose(self) -> None: ...
