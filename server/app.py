@@ -13,7 +13,7 @@ from server import __version__
 from server.config import Settings
 from server.engine import Engine
 from server.providers.base import Provider
-from tools import cleanup, cost, jobs, logs, observe, specs, watch
+from tools import cleanup, cost, jobs, logs, observe, specs, team, watch
 
 INSTRUCTIONS = """\
 cloudjobs-mcp runs machine-learning training jobs on a cloud (or this machine) and keeps their cost safe.
@@ -38,7 +38,7 @@ def build_server(settings: Settings | None = None, provider: Provider | None = N
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
     )
-    for family in (specs, cost, jobs, watch, logs, observe, cleanup):
+    for family in (specs, cost, jobs, watch, logs, observe, team, cleanup):
         family.register(mcp, settings)
     prompts.register(mcp)
     logging.getLogger("cloudjobs").debug("server built for provider %s", settings.provider)

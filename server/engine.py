@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from server import constraints
 from server.config import Settings
 from server.errors import GateRefused, InvalidRequest, NotFound, ReadOnlyMode
 from server.gate import Confirmation, Gate
-from server.models import JOB_TYPES, Job, JobRequest, JobStatus, Quote, Spec
+from server.models import JOB_TYPES, Job, JobRequest, JobStatus, JobTemplate, Quote, Spec, TemplateConfig
 from server.providers import LABELS, create_provider
-from server.providers.base import TAG_CREATED_BY, TAG_QUOTE_ID, Provider
+from server.providers.base import TAG_CREATED_BY, TAG_QUOTE_ID, Provider, TemplateBackend
+from server.templates import TemplateStore
 
 if TYPE_CHECKING:
     from server.watch import Watch
@@ -45,6 +47,7 @@ class Engine:
     _specs: tuple[float, list[Spec]] | None = None
     # What wait_job_complete remembers per job between calls (the overall timeout spans calls).
     watches: dict[str, Watch] = field(default_factory=dict)
+    _templates: TemplateBackend | None = None
 
     @classmethod
     @asynccontextmanager
@@ -84,20 +87,81 @@ class Engine:
             f"Call list_ecs_specs to see what is available (e.g. {known})."
         )
 
+    # -- templates ------------------------------------------------------------------------------------
+    def templates(self) -> TemplateBackend:
+        """The platform's own job templates (PAI-DLC), else the server's store in the state directory."""
+        if self._templates is None:
+            backend = self.provider.template_backend()
+            self._templates = backend if backend is not None else TemplateStore(self.settings.state_dir)
+        return self._templates
+
+    async def from_template(
+        self, template_id: str, version: int | None, overrides: dict[str, Any], *, check_required: bool = True
+    ) -> tuple[JobTemplate, TemplateConfig]:
+        """The template (at ``version`` or its default) and the run's config after its constraints."""
+        template = await self.templates().get(template_id, version)
+        return template, constraints.apply(template, overrides, check_required=check_required)
+
+    async def request(
+        self,
+        fields: dict[str, Any],
+        *,
+        template_id: str | None = None,
+        template_version: int | None = None,
+        quote: Quote | None = None,
+    ) -> JobRequest:
+        """The JobRequest of a create call: its own fields, or a template's config with them as overrides."""
+        if template_id:
+            if template_version is None and quote is not None and quote.template_id == template_id:
+                template_version = quote.template_version  # the version the user was quoted
+            template, config = await self.from_template(template_id, template_version, _config_fields(fields))
+            merged = {**{k: v for k, v in fields.items() if v is not None}, **config.model_dump(exclude_none=True)}
+            merged.setdefault("display_name", template.name)
+            merged["template_id"], merged["template_version"] = template.template_id, template.version
+        else:
+            merged = {k: v for k, v in fields.items() if v is not None}
+        missing = [
+            k for k in ("display_name", "user_command", "job_type", "ecs_spec", "worker_count") if k not in merged
+        ]
+        if missing:
+            raise InvalidRequest(
+                f"Missing {', '.join(missing)}: give them, or a template_id whose config has them (list_job_templates)."
+            )
+        merged.pop("max_runtime_minutes", None)  # the quote's max runtime is the job's
+        return JobRequest(max_runtime_minutes=1, **merged)
+
     # -- cost ----------------------------------------------------------------------------------------
     async def estimate(
         self,
         *,
-        ecs_spec: str,
-        worker_count: int,
+        ecs_spec: str | None,
+        worker_count: int | None,
         estimated_minutes: float,
-        max_runtime_minutes: float,
-        job_type: str,
+        max_runtime_minutes: float | None,
+        job_type: str | None,
+        template_id: str | None = None,
+        template_version: int | None = None,
+        spot: bool = False,
+        spot_price_limit: float | None = None,
     ) -> Quote:
+        tpl: JobTemplate | None = None
+        if template_id:
+            overrides: dict[str, Any] = {"ecs_spec": ecs_spec, "worker_count": worker_count, "job_type": job_type}
+            overrides["max_runtime_minutes"] = max_runtime_minutes
+            tpl, config = await self.from_template(template_id, template_version, overrides, check_required=False)
+            ecs_spec, worker_count, job_type = config.ecs_spec, config.worker_count, config.job_type
+            max_runtime_minutes = config.max_runtime_minutes
+        missing = [n for n, v in (("ecs_spec", ecs_spec), ("worker_count", worker_count)) if v is None]
+        if max_runtime_minutes is None:
+            missing.append("max_runtime_minutes")
+        if missing:
+            raise InvalidRequest(f"Missing {', '.join(missing)}: give them, or a template_id whose config has them.")
+        assert ecs_spec is not None and worker_count is not None and max_runtime_minutes is not None
+        job_type = job_type or "PyTorchJob"
         check_job_type(job_type)
         check_worker_count(worker_count)
         spec = await self.spec(ecs_spec)
-        # Refuse at quote time what the provider could never run (e.g. beyond this machine).
+        # Refuse at quote time what the provider could never run (e.g. beyond this machine, or spot on local).
         self.provider.validate_request(
             JobRequest(
                 display_name="quote",
@@ -106,10 +170,18 @@ class Engine:
                 ecs_spec=spec.instance_type,
                 worker_count=worker_count,
                 max_runtime_minutes=max_runtime_minutes,
+                spot=spot,
+                spot_price_limit=spot_price_limit,
             ),
             spec,
         )
         price = await self.provider.price(spec.instance_type)
+        expected, worst = price.per_worker_hourly, None
+        if spot:
+            expected = await self.spot_price(spec.instance_type)
+            worst = spot_price_limit if spot_price_limit is not None else price.per_worker_hourly
+        elif spot_price_limit is not None:
+            raise InvalidRequest("spot_price_limit needs spot=true.")
         return self.gate.issue(
             provider=self.provider.name,
             provider_label=self.label,
@@ -117,11 +189,25 @@ class Engine:
             spec=spec,
             worker_count=worker_count,
             job_type=job_type,
-            per_worker_hourly=price.per_worker_hourly,
+            per_worker_hourly=expected,
             currency=price.currency,
             estimated_minutes=estimated_minutes,
             max_runtime_minutes=max_runtime_minutes,
+            worst_per_worker_hourly=worst,
+            spot=spot,
+            spot_price_limit=spot_price_limit,
+            template_id=tpl.template_id if tpl else None,
+            template_version=tpl.version if tpl else None,
         )
+
+    async def spot_price(self, instance_type: str) -> float:
+        history = await self.provider.spot_price_history(instance_type, 24)
+        if not history:
+            raise InvalidRequest(
+                f"No spot price is known for {instance_type} in the last 24 hours: quote it without spot, "
+                "or pick a spec whose spot stock list_ecs_specs shows."
+            )
+        return history[-1].price
 
     # -- creation ------------------------------------------------------------------------------------
     def require_writable(self, action: str) -> None:
@@ -141,14 +227,7 @@ class Engine:
         quote, state, _ = self.gate.get(quote_id)
         if state == "used":
             return quote, True
-        self.gate.check(
-            quote,
-            provider=self.provider.name,
-            region=self.provider.region,
-            ecs_spec=request.ecs_spec,
-            worker_count=request.worker_count,
-            job_type=request.job_type,
-        )
+        self.gate.check(quote, request, provider=self.provider.name, region=self.provider.region)
         spec = await self.spec(request.ecs_spec)
         self.provider.validate_request(
             request.model_copy(update={"max_runtime_minutes": quote.max_runtime_minutes}), spec
@@ -214,9 +293,46 @@ class Engine:
     async def get(self, job_id: str) -> Job:
         return await self.provider.get_job(check_job_id(job_id))
 
-    async def list(self, status: JobStatus | None = None, *, only_ours: bool = False, limit: int = 50) -> list[Job]:
-        tags = {TAG_CREATED_BY: "true"} if only_ours else None
-        return await self.provider.list_jobs(status=status, tags=tags, limit=limit)
+    async def list(
+        self,
+        status: JobStatus | None = None,
+        *,
+        only_ours: bool = False,
+        labels: dict[str, str] | None = None,
+        limit: int = 50,
+    ) -> list[Job]:
+        tags = {**(labels or {}), **({TAG_CREATED_BY: "true"} if only_ours else {})}
+        return await self.provider.list_jobs(status=status, tags=tags or None, limit=limit)
+
+    # -- labels --------------------------------------------------------------------------------------
+    async def set_labels(self, job_id: str, labels: dict[str, str]) -> Job:
+        self.require_writable("change labels")
+        check_labels(labels.keys())
+        return await self.provider.label_job(check_job_id(job_id), labels)
+
+    async def remove_labels(self, job_id: str, keys: Sequence[str]) -> Job:
+        self.require_writable("change labels")
+        check_labels(keys)
+        return await self.provider.unlabel_job(check_job_id(job_id), [*keys])
+
+
+RESERVED_LABEL_PREFIX = "cloudjobs-"  # the server's own ownership and quote labels
+_LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/=+@-]{0,127}$")
+
+
+def check_labels(keys: Iterable[str]) -> None:
+    keys = list(keys)
+    if not keys:
+        raise InvalidRequest("No labels given: pass at least one key.")
+    reserved = [k for k in keys if k.startswith(RESERVED_LABEL_PREFIX) or k in (TAG_CREATED_BY, TAG_QUOTE_ID)]
+    if reserved:
+        raise InvalidRequest(
+            f"Labels {', '.join(reserved)} belong to the server (who created the job, which quote paid for it) "
+            "and cannot be set, changed or removed through this tool."
+        )
+    bad = [k for k in keys if not _LABEL_RE.match(k)]
+    if bad:
+        raise InvalidRequest(f"Invalid label keys {', '.join(bad)}: 1-128 letters, digits and _ . : / = + @ -.")
 
 
 def check_job_type(job_type: str) -> None:
@@ -251,3 +367,8 @@ def check_request(request: JobRequest) -> None:
     bad = [k for k in request.envs if not _ENV_RE.match(k)]
     if bad:
         raise InvalidRequest(f"Invalid environment variable names in envs: {', '.join(bad)}.")
+
+
+def _config_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """The create call's fields that a template's config holds (the overrides its constraints judge)."""
+    return {k: v for k, v in fields.items() if k in TemplateConfig.model_fields}

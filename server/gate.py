@@ -17,7 +17,7 @@ from pathlib import Path
 
 from server.config import Settings
 from server.errors import GateRefused, InvalidRequest
-from server.models import Quote, Spec, utcnow
+from server.models import JobRequest, Quote, Spec, utcnow
 from server.sqlite import Database
 
 
@@ -58,6 +58,20 @@ def quote_text(quote: Quote, spec: Spec, provider_label: str) -> str:
             f"  Estimated total cost: {money(quote.estimated_total, quote.currency)}",
             f"  Max runtime: {quote.max_runtime_minutes:g} minutes, worst case "
             f"{money(quote.worst_case_total, quote.currency)} (the job is stopped at that point)",
+            *(
+                [
+                    "  Spot: priced at the latest spot price; the worst case is at "
+                    + (
+                        f"the price limit {money(quote.spot_price_limit, quote.currency)}/hour per worker"
+                        if quote.spot_price_limit is not None
+                        else "the on-demand price"
+                    )
+                    + ". Spot instances can be reclaimed at any time: the job may stop early."
+                ]
+                if quote.spot
+                else []
+            ),
+            *([f"  Template: {quote.template_id} v{quote.template_version}"] if quote.template_id else []),
             "  Billing: pay-as-you-go, billing stops automatically when the job finishes",
             f"  Quote: {quote.quote_id}, valid until {quote.expires_at:%Y-%m-%d %H:%M:%S} UTC",
             "",
@@ -97,7 +111,14 @@ class Gate:
         currency: str,
         estimated_minutes: float,
         max_runtime_minutes: float,
+        worst_per_worker_hourly: float | None = None,
+        spot: bool = False,
+        spot_price_limit: float | None = None,
+        template_id: str | None = None,
+        template_version: int | None = None,
     ) -> Quote:
+        """A quote; a spot quote's estimate is at the spot price and its worst case at ``worst_per_worker_hourly``
+        (the price limit, or on-demand)."""
         if estimated_minutes <= 0:
             raise InvalidRequest(f"estimated_minutes must be > 0 (got {estimated_minutes:g}).")
         if max_runtime_minutes <= 0:
@@ -109,8 +130,11 @@ class Gate:
             )
         total_hourly = per_worker_hourly * worker_count
         estimated_total = total_hourly * estimated_minutes / 60
-        worst_case = total_hourly * max_runtime_minutes / 60
-        self._check_budget(total_hourly, worst_case, currency)
+        worst_hourly = (
+            worst_per_worker_hourly if worst_per_worker_hourly is not None else per_worker_hourly
+        ) * worker_count
+        worst_case = worst_hourly * max_runtime_minutes / 60
+        self._check_budget(max(total_hourly, worst_hourly), worst_case, currency)
         now = utcnow()
         quote = Quote(
             quote_id="q-" + secrets.token_hex(8),
@@ -129,6 +153,10 @@ class Gate:
             created_at=now,
             expires_at=now + timedelta(seconds=self.settings.quote_ttl_seconds),
             display_text="",
+            spot=spot,
+            spot_price_limit=spot_price_limit,
+            template_id=template_id,
+            template_version=template_version,
         )
         quote = quote.model_copy(update={"display_text": quote_text(quote, spec, provider_label)})
         with self._db.write() as db:
@@ -149,6 +177,19 @@ class Gate:
                 "Lower max_runtime_minutes, use fewer workers or a smaller spec."
             )
 
+    def peek(self, quote_id: str | None) -> Quote | None:
+        """The quote, or None (no error): for reading what it binds before the real checks."""
+        try:
+            return self.get(quote_id)[0]
+        except GateRefused:
+            return None
+
+    def quote_of_job(self, job_id: str) -> Quote | None:
+        """The quote that paid for a job (for its cost), if this server created it."""
+        with self._db.read() as db:
+            row = db.execute("SELECT body FROM quotes WHERE job_id = ? AND state = 'used'", (job_id,)).fetchone()
+        return Quote.model_validate_json(row[0]) if row else None
+
     # -- redeeming -----------------------------------------------------------------------------------
     def get(self, quote_id: str | None) -> tuple[Quote, str, int]:
         """The quote, its state and its attempt count; GateRefused when there is none."""
@@ -168,10 +209,9 @@ class Gate:
             )
         return Quote.model_validate_json(row[0]), row[1], row[2]
 
-    def check(
-        self, quote: Quote, *, provider: str, region: str, ecs_spec: str, worker_count: int, job_type: str
-    ) -> None:
+    def check(self, quote: Quote, request: JobRequest, *, provider: str, region: str) -> None:
         """Refuse a quote that does not match the request or has expired."""
+        ecs_spec, worker_count, job_type = request.ecs_spec, request.worker_count, request.job_type
         mismatches = []
         if quote.provider != provider or quote.region != region:
             mismatches.append(
@@ -183,10 +223,20 @@ class Gate:
             mismatches.append(f"worker_count is {worker_count} but the quote is for {quote.worker_count}")
         if quote.job_type != job_type:
             mismatches.append(f"job_type is {job_type!r} but the quote is for {quote.job_type!r}")
+        if quote.spot != request.spot or (request.spot and quote.spot_price_limit != request.spot_price_limit):
+            mismatches.append(
+                f"spot={request.spot} (limit {request.spot_price_limit}) but the quote is for spot={quote.spot} "
+                f"(limit {quote.spot_price_limit})"
+            )
+        if (quote.template_id, quote.template_version) != (request.template_id, request.template_version):
+            mismatches.append(
+                f"template {request.template_id or 'none'} v{request.template_version} but the quote is for "
+                f"{quote.template_id or 'none'} v{quote.template_version}"
+            )
         if mismatches:
             raise GateRefused(
                 f"Quote {quote.quote_id} does not match this request: {'; '.join(mismatches)}. "
-                "Call estimate_cost for exactly this spec, worker count and job type, confirm the new "
+                "Call estimate_cost for exactly this spec, worker count, job type, spot and template, confirm the new "
                 "cost with the user, then create with the new quote_id."
             )
         if quote.job_id is None and utcnow() >= quote.expires_at:

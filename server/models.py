@@ -163,6 +163,7 @@ class Job(_Model):
     ecs_spec: str | None = None
     worker_count: int | None = None
     image: str | None = None
+    user_command: str | None = None
     pods: list[Pod] = Field(default_factory=list)
     created_at: datetime | None = None
     started_at: datetime | None = None

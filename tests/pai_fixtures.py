@@ -465,3 +465,107 @@ def quota_workloads_body(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 def error_info_body(code: str = "", message: str = "", additional: str = "") -> dict[str, Any]:
     return {"RequestId": "req-errorinfo", "ErrorInfo": {"Code": code, "Message": message, "AdditionalInfo": additional}}
+
+
+# ------------------------------------- labels, templates, spot, output models (shapes: the SDK models)
+
+TEMPLATE_ID = "tplwk80096dw1234"
+
+
+def template_version(version: int, content: dict[str, Any] | str, constraints: dict[str, str]) -> dict[str, Any]:
+    """GetJobTemplateResponseBodyVersions: ``Content`` the JSON string given to Create/UpdateJobTemplate."""
+    return {
+        "Version": version,
+        "Content": content if isinstance(content, str) else json.dumps(content),
+        "Constraints": constraints,
+        "CreatedBy": "1612285282502324",
+        "GmtCreateTime": f"2024-01-0{version}T00:00Z",
+    }
+
+
+def job_template_body(
+    versions: list[dict[str, Any]],
+    *,
+    template_id: str = TEMPLATE_ID,
+    name: str = "bert-base",
+    default_version: int = 1,
+    description: str = "",
+) -> dict[str, Any]:
+    """GetJobTemplate (``Version=all``): every version, ``TotalCount`` their number."""
+    return {
+        "RequestId": "req-gettemplate",
+        "TemplateId": template_id,
+        "TemplateName": name,
+        "Description": description,
+        "DefaultVersion": default_version,
+        "TotalCount": len(versions),
+        "Metadata": {},
+        "WorkspaceId": "268",
+        "UserId": "1612285282502324",
+        "TenantId": "1612285282502324",
+        "ModifiedBy": "1612285282502324",
+        "GmtCreateTime": "2024-01-01T00:00Z",
+        "GmtModifyTime": "2024-01-02T00:00Z",
+        "Versions": versions,
+    }
+
+
+def template_item(template_id: str = TEMPLATE_ID, name: str = "bert-base", default_version: int = 1) -> dict[str, Any]:
+    """ListJobTemplatesResponseBodyJobTemplates: no Content, no versions."""
+    return {
+        "TemplateId": template_id,
+        "TemplateName": name,
+        "Description": "",
+        "DefaultVersion": default_version,
+        "Metadata": {},
+        "WorkspaceId": "268",
+        "UserId": "1612285282502324",
+        "TenantId": "1612285282502324",
+        "ModifiedBy": "1612285282502324",
+        "GmtCreateTime": "2024-01-01T00:00Z",
+        "GmtModifyTime": "2024-01-01T00:00Z",
+    }
+
+
+def list_job_templates_body(items: list[dict[str, Any]], page: int = 1, size: int = 50) -> dict[str, Any]:
+    return {
+        "RequestId": "req-listtemplates",
+        "TotalCount": len(items),
+        "PageNumber": page,
+        "PageSize": size,
+        "JobTemplates": items,
+    }
+
+
+def spot_price_history_body(points: list[tuple[str, float, str]], instance_type: str) -> dict[str, Any]:
+    """GetSpotPriceHistory: ``SpotDiscount`` (a fraction of the on-demand price), not a price."""
+    return {
+        "RequestId": "req-spot",
+        "TotalCount": len(points),
+        "SpotPriceHistory": [
+            {"InstanceType": instance_type, "ZoneId": zone, "SpotDiscount": discount, "Timestamp": ts}
+            for ts, discount, zone in points
+        ],
+    }
+
+
+def output_models_body(models: list[tuple[str, str]]) -> dict[str, Any]:
+    """ListTrainingJobOutputModels: ``OutputChannelName`` and ``Uri`` per model."""
+    return {
+        "RequestId": "req-outputmodels",
+        "OutputModels": [
+            {
+                "OutputChannelName": name,
+                "Uri": uri,
+                "SourceType": "TrainingService",
+                "SourceId": f"region=cn-hangzhou,workspaceId=268,kind=TrainingJob,id={TRAIN_ID}",
+                "Labels": [],
+                "Metrics": {},
+                "TrainingSpec": {},
+                "InferenceSpec": {},
+                "EvaluationSpec": {},
+                "CompressionSpec": {},
+            }
+            for name, uri in models
+        ],
+    }

@@ -377,3 +377,196 @@ async def test_the_official_paistudio_client_against_the_sandbox(tmp_path):
             await anyio.to_thread.run_sync(client.get_training_job, job_id)
         assert missing.value.code == "TRAINING_JOB_NOT_FOUND" and missing.value.status_code == 404
         assert not any(c.code in ("SignatureDoesNotMatch", "IncompleteSignature") for c in sb.sandbox.calls)
+
+
+# ------------------------------------------- tags, labels, templates, spot, output models (team APIs)
+
+OUTPUT_PROGRAM = (
+    shlex.quote(sys.executable)
+    + ' -c \'import os, pathlib; print(os.environ["HP_LR"]); '
+    + 'pathlib.Path(os.environ["CLOUDJOBS_OUTPUT_DIR"], "model.bin").write_text("w")\''
+)
+
+
+class TeamChecker(Checker):
+    """ListTrainingJobOutputModels' SDK model has no RequestId field: the sandbox still answers one (every
+    Alibaba Cloud API does), so it is the one key the model may drop there."""
+
+    NO_REQUEST_ID = ("ListTrainingJobOutputModels",)
+
+    async def __call__(self, action: str, fn: Any, *args: Any) -> Any:
+        response = await anyio.to_thread.run_sync(fn, *args)
+        answered = self.sb.sandbox.calls[-1]
+        assert (answered.action, answered.status) == (action, 200), answered
+        sent = dict(answered.body)
+        if action in self.NO_REQUEST_ID:
+            assert sent.pop("RequestId")
+        assert_kept(sent, response.body.to_map(), action)
+        self.checked.append(action)
+        return response.body
+
+
+async def test_the_official_clients_parse_the_team_apis(tmp_path):
+    studio_client = pytest.importorskip("alibabacloud_paistudio20220112.client")
+    studio = pytest.importorskip("alibabacloud_paistudio20220112.models")
+    import json
+
+    async with running_sandbox(tmp_path, workspaces=("ws_team",)) as sb:
+        workspace = sb.sandbox.create_workspace("ws_team")
+        client = dlc_client.Client(sdk_config(sb))
+        paistudio = studio_client.Client(sdk_config(sb))
+        sdk = TeamChecker(sb)
+        sb.faults.spot_reclaim(0.2, spot_only=True)
+
+        content = {
+            "DisplayName": "templated",
+            "JobType": "PyTorchJob",
+            "WorkspaceId": workspace,
+            "UserCommand": "sleep 30",
+            "Envs": {"A": "1"},
+            "JobSpecs": [{"Type": "Worker", "Image": IMAGE, "PodCount": 1, "EcsSpec": "ecs.c6.large"}],
+        }
+        made = await sdk(
+            "CreateJobTemplate",
+            client.create_job_template,
+            dlc.CreateJobTemplateRequest(
+                template_name="team",
+                workspace_id=workspace,
+                content=json.dumps(content),
+                constraints={"$.JobSpecs[0].EcsSpec": "locked"},
+                description="compat",
+                metadata={"k": "v"},
+            ),
+        )
+        tid = made.template_id
+        assert made.version == 1 and made.default_version == 1
+        bigger = {**content, "Envs": {"A": "2"}}
+        updated = await sdk(
+            "UpdateJobTemplate",
+            client.update_job_template,
+            tid,
+            dlc.UpdateJobTemplateRequest(content=json.dumps(bigger), set_as_default=False),
+        )
+        assert updated.version == 2 and updated.version_created is True and updated.default_version == 1
+        await sdk(
+            "SetJobTemplateDefaultVersion",
+            client.set_job_template_default_version,
+            tid,
+            dlc.SetJobTemplateDefaultVersionRequest(version=2),
+        )
+        got = await sdk("GetJobTemplate", client.get_job_template, tid, dlc.GetJobTemplateRequest(version="all"))
+        assert got.default_version == 2 and [v.version for v in got.versions] == [2, 1]
+        assert got.versions[1].content == content and got.total_count == 2
+        one = await sdk("GetJobTemplate", client.get_job_template, tid, dlc.GetJobTemplateRequest(version="1"))
+        assert [v.version for v in one.versions] == [1]
+        templates = await sdk(
+            "ListJobTemplates", client.list_job_templates, dlc.ListJobTemplatesRequest(workspace_id=workspace)
+        )
+        assert [t.template_id for t in templates.job_templates] == [tid] and templates.total_count == 1
+
+        spot_spec = dlc.SpotSpec(spot_strategy="SpotWithPriceLimit", spot_discount_limit=0.5)
+        created = await sdk(
+            "CreateJob",
+            client.create_job,
+            dlc.CreateJobRequest(
+                template_id=tid,
+                template_version=1,
+                display_name="spot-from-template",
+                job_specs=[
+                    dlc.JobSpec(
+                        type="Worker",
+                        image=IMAGE,
+                        pod_count=1,
+                        ecs_spec="ecs.c6.large",
+                        use_spot_instance=True,
+                        spot_spec=spot_spec,
+                    )
+                ],
+            ),
+        )
+        job_id = created.job_id
+        tag = dlc.TagResourcesRequestTag(key="owner", value="ana")
+        await sdk(
+            "TagResources",
+            client.tag_resources,
+            dlc.TagResourcesRequest(region_id="cn-hangzhou", resource_id=[job_id], resource_type="Job", tag=[tag]),
+        )
+        listed = await sdk("ListJobs", client.list_jobs, dlc.ListJobsRequest(tags={"owner": "ana"}))
+        (item,) = listed.jobs
+        assert (item.job_id, item.template_id, item.template_name) == (job_id, tid, "team")
+        assert item.job_specs[0].use_spot_instance is True and item.job_specs[0].spot_spec.spot_discount_limit == 0.5
+        await wait_for(sb, job_id, ("Failed",))
+        job = await sdk("GetJob", client.get_job, job_id, dlc.GetJobRequest(need_detail=True))
+        assert job.reason_code == "SpotInstanceReclaimed" and job.settings.tags == {"owner": "ana"}
+        assert job.envs == {"A": "1"}
+        tags = await sdk(
+            "ListTagResources",
+            paistudio.list_tag_resources,
+            studio.ListTagResourcesRequest(region_id="cn-hangzhou", resource_id=[job_id], resource_type="Job"),
+        )
+        assert [(t.resource_id, t.tag_key, t.tag_value) for t in tags.tag_resources] == [(job_id, "owner", "ana")]
+        await sdk(
+            "UntagResources",
+            client.untag_resources,
+            dlc.UntagResourcesRequest(resource_id=[job_id], resource_type="Job", tag_key=["owner"]),
+        )
+        assert (await sb.sandbox.job_view(job_id)).record.tags == {}  # type: ignore[union-attr]
+        await sdk("DeleteJobTemplate", client.delete_job_template, tid, dlc.DeleteJobTemplateRequest())
+
+        specs = await sdk("ListEcsSpecs", client.list_ecs_specs, dlc.ListEcsSpecsRequest(instance_types="ecs.c6.large"))
+        discount = specs.ecs_specs[0].non_protect_spot_discount
+        history = await sdk(
+            "GetSpotPriceHistory",
+            paistudio.get_spot_price_history,
+            "ecs.c6.large",
+            studio.GetSpotPriceHistoryRequest(spot_duration=0),
+        )
+        assert history.spot_price_history[-1].spot_discount == discount and history.total_count >= 72
+
+        train = (
+            await sdk(
+                "CreateTrainingJob",
+                paistudio.create_training_job,
+                studio.CreateTrainingJobRequest(
+                    training_job_name="outputs",
+                    workspace_id=workspace,
+                    algorithm_spec=studio.AlgorithmSpec(
+                        image=IMAGE, command=["/bin/sh", "-c", OUTPUT_PROGRAM], job_type="PyTorchJob"
+                    ),
+                    compute_resource=studio.CreateTrainingJobRequestComputeResource(ecs_spec="ecs.c6.large"),
+                    hyper_parameters=[studio.CreateTrainingJobRequestHyperParameters(name="lr", value="0.1")],
+                    labels=[studio.CreateTrainingJobRequestLabels(key="suite", value="compat")],
+                ),
+            )
+        ).training_job_id
+        await sdk(
+            "UpdateTrainingJobLabels",
+            paistudio.update_training_job_labels,
+            train,
+            studio.UpdateTrainingJobLabelsRequest(
+                labels=[studio.UpdateTrainingJobLabelsRequestLabels(key="stage", value="dev")]
+            ),
+        )
+        await sdk(
+            "DeleteTrainingJobLabels",
+            paistudio.delete_training_job_labels,
+            train,
+            studio.DeleteTrainingJobLabelsRequest(keys="suite"),
+        )
+        dlc_job = (await anyio.to_thread.run_sync(sb.sandbox.store.training_job, train)).dlc_job_id  # type: ignore[union-attr]
+        await wait_for(sb, dlc_job, ("Succeeded",))
+        training = await sdk("GetTrainingJob", paistudio.get_training_job, train)
+        assert [(x.key, x.value) for x in training.labels] == [("stage", "dev")]
+        assert [(h.name, h.value) for h in training.hyper_parameters] == [("lr", "0.1")]
+        outputs = await sdk("ListTrainingJobOutputModels", paistudio.list_training_job_output_models, train)
+        (model,) = outputs.output_models
+        assert model.output_channel_name == "model" and model.uri.endswith("/outputs/model.bin")
+        assert model.labels[0].key == "Name" and model.labels[0].value == "model.bin"
+        expected = {
+            "CreateJobTemplate", "UpdateJobTemplate", "SetJobTemplateDefaultVersion", "GetJobTemplate",
+            "ListJobTemplates", "DeleteJobTemplate", "TagResources", "UntagResources", "ListTagResources",
+            "GetSpotPriceHistory", "UpdateTrainingJobLabels", "DeleteTrainingJobLabels",
+            "ListTrainingJobOutputModels",
+        }  # fmt: skip
+        assert expected <= set(sdk.checked)
+        assert not any(c.code in ("SignatureDoesNotMatch", "IncompleteSignature") for c in sb.sandbox.calls)

@@ -25,8 +25,28 @@ CORE = {
     "diagnose_job",
     "get_workload_info",
     "get_sanity_check_results",
+    "label_job",
+    "unlabel_job",
+    "save_job_template",
+    "list_job_templates",
+    "get_job_template",
+    "delete_job_template",
+    "set_default_template_version",
+    "get_spot_price_history",
+    "list_output_models",
+    "compare_jobs",
 }
-MUTATING = {"create_training_job", "stop_job", "delete_job", "cleanup_jobs"}
+MUTATING = {
+    "create_training_job",
+    "stop_job",
+    "delete_job",
+    "cleanup_jobs",
+    "label_job",
+    "unlabel_job",
+    "save_job_template",
+    "delete_job_template",
+    "set_default_template_version",
+}
 
 
 async def test_every_tool_has_schemas_annotations_and_a_description(settings):
@@ -43,8 +63,11 @@ async def test_every_tool_has_schemas_annotations_and_a_description(settings):
     read_only = ("list_ecs_specs", "resolve_image", "get_job", "list_jobs", "get_job_logs", "get_job_events")
     for name in (*read_only, "get_job_metrics", "diagnose_job", "get_workload_info", "get_sanity_check_results"):
         assert tools[name].annotations.read_only_hint is True
-    for name in ("stop_job", "delete_job", "cleanup_jobs"):
+    for name in ("stop_job", "delete_job", "cleanup_jobs", "delete_job_template"):
         assert tools[name].annotations.destructive_hint is True
+    reads = ("list_job_templates", "get_job_template", "get_spot_price_history", "list_output_models", "compare_jobs")
+    for name in reads:
+        assert tools[name].annotations.read_only_hint is True
     create = tools["create_training_job"]
     assert create.annotations.read_only_hint is False and create.annotations.idempotent_hint is True
     # The confirmation is resolved by the server, never an argument the model could fill in.

@@ -25,18 +25,25 @@ def register(mcp: MCPServer, settings: Settings) -> None:
     )
     async def estimate_cost(
         ctx: Context[Any, Any],
-        ecs_spec: str = Field(description="instance_type from list_ecs_specs"),
-        worker_count: int = Field(description="Number of workers (pods)"),
         estimated_minutes: float = Field(gt=0, description="Your estimate of the job's runtime in minutes"),
-        max_runtime_minutes: float = Field(
-            gt=0, le=10080, description="Hard limit in minutes: the job is stopped when it runs this long"
+        ecs_spec: str | None = Field(default=None, description="instance_type from list_ecs_specs"),
+        worker_count: int | None = Field(default=None, description="Number of workers (pods)"),
+        max_runtime_minutes: float | None = Field(
+            default=None, gt=0, le=10080, description="Hard limit in minutes: the job is stopped when it runs this long"
         ),
-        job_type: JobType = "PyTorchJob",
+        job_type: JobType | None = Field(default=None, description="Default PyTorchJob"),
+        template_id: str | None = Field(default=None, description="Quote a run of this job template"),
+        template_version: int | None = Field(default=None, description="Template version; default: its default"),
+        spot: bool = Field(default=False, description="Quote spot capacity (cheaper, can be reclaimed)"),
+        spot_price_limit: float | None = Field(default=None, gt=0, description="Highest spot price per worker-hour"),
     ) -> QuoteResult:
         """Quote the cost of a job before creating it: per-worker and total hourly price, the estimated
-        total, the worst case if it runs to max_runtime_minutes, and a quote_id that expires. You MUST
-        show `display_text` to the user and get their approval before create_training_job, which needs
-        this quote_id and the same spec, worker count and job type."""
+        total, the worst case if it runs to max_runtime_minutes, and a quote_id that expires. With
+        template_id the template's spec, workers and max runtime are used (the arguments override them
+        where its constraints allow). With spot=true the estimate is at the latest spot price and the worst
+        case at spot_price_limit (or on-demand). You MUST show `display_text` to the user and get their
+        approval before create_training_job, which needs this quote_id and the same spec, worker count,
+        job type, spot and template."""
         with tool_errors():
             quote = await engine_of(ctx).estimate(
                 ecs_spec=ecs_spec,
@@ -44,12 +51,22 @@ def register(mcp: MCPServer, settings: Settings) -> None:
                 estimated_minutes=estimated_minutes,
                 max_runtime_minutes=max_runtime_minutes,
                 job_type=job_type,
+                template_id=template_id,
+                template_version=template_version,
+                spot=spot,
+                spot_price_limit=spot_price_limit,
             )
         return QuoteResult(
             **quote.model_dump(),
             next_step=(
                 "Show display_text to the user and ask whether to proceed. Only after they approve, call "
-                f"create_training_job with quote_id={quote.quote_id!r}, ecs_spec={quote.ecs_spec!r}, "
-                f"worker_count={quote.worker_count} and job_type={quote.job_type!r}."
+                f"create_training_job with quote_id={quote.quote_id!r}, "
+                + (
+                    f"template_id={quote.template_id!r} (version {quote.template_version}), "
+                    if quote.template_id
+                    else f"ecs_spec={quote.ecs_spec!r}, worker_count={quote.worker_count}, "
+                    f"job_type={quote.job_type!r}, "
+                )
+                + (f"spot=true, spot_price_limit={quote.spot_price_limit}." if quote.spot else "and no spot.")
             ),
         )

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from server.config import Settings
 from server.errors import GateRefused
 from server.gate import Confirmation, money
-from server.models import Job, JobRequest, JobStatus, JobType
+from server.models import Job, JobRequest, JobStatus, JobType, MetricDefinition
 from tools._common import engine_of, tool_errors
 
 MAX_PODS_SHOWN = 32
@@ -58,46 +58,14 @@ def view(job: Job) -> JobView:
     return JobView(**{**job.model_dump(), "pods": job.pods[:MAX_PODS_SHOWN]}, pods_total=len(job.pods))
 
 
-def _request(
-    display_name: str,
-    user_command: str,
-    job_type: str,
-    ecs_spec: str,
-    worker_count: int,
-    image: str | None,
-    envs: dict[str, str] | None,
-    thirdparty_libs: list[str] | None,
-    workspace_id: str | None,
-    resource_id: str | None,
-    priority: int | None = None,
-    sanity_check: bool = False,
-    sanity_check_args: str | None = None,
-) -> JobRequest:
-    return JobRequest(
-        display_name=display_name,
-        user_command=user_command,
-        job_type=job_type,
-        ecs_spec=ecs_spec,
-        worker_count=worker_count,
-        max_runtime_minutes=1,  # the quote's max runtime replaces this in the engine
-        image=image,
-        envs=envs or {},
-        thirdparty_libs=thirdparty_libs or [],
-        workspace_id=workspace_id,
-        resource_id=resource_id,
-        priority=priority,
-        sanity_check=sanity_check,
-        sanity_check_args=sanity_check_args,
-    )
-
-
-async def confirm_launch(
-    display_name: str,
-    user_command: str,
-    job_type: str,
-    ecs_spec: str,
-    worker_count: int,
+async def launch_request(
+    ctx: Context[Any, Any],
     quote_id: str,
+    display_name: str | None,
+    user_command: str | None,
+    job_type: str | None,
+    ecs_spec: str | None,
+    worker_count: int | None,
     image: str | None,
     envs: dict[str, str] | None,
     thirdparty_libs: list[str] | None,
@@ -106,6 +74,44 @@ async def confirm_launch(
     priority: int | None,
     sanity_check: bool,
     sanity_check_args: str | None,
+    hyperparameters: dict[str, str] | None,
+    metric_definitions: list[MetricDefinition] | None,
+    spot: bool,
+    spot_price_limit: float | None,
+    template_id: str | None,
+    template_version: int | None,
+) -> JobRequest:
+    """The request a create call makes (a template's config plus the call's overrides), shared by the
+    confirmation question and the tool body."""
+    fields = {
+        "display_name": display_name,
+        "user_command": user_command,
+        "job_type": job_type,
+        "ecs_spec": ecs_spec,
+        "worker_count": worker_count,
+        "image": image,
+        "envs": envs,
+        "thirdparty_libs": thirdparty_libs,
+        "workspace_id": workspace_id,
+        "resource_id": resource_id,
+        "priority": priority,
+        "sanity_check": sanity_check,
+        "sanity_check_args": sanity_check_args,
+        "hyperparameters": hyperparameters,
+        "metric_definitions": metric_definitions,
+        "spot": spot,
+        "spot_price_limit": spot_price_limit,
+    }
+    engine = engine_of(ctx)
+    with tool_errors():
+        return await engine.request(
+            fields, template_id=template_id, template_version=template_version, quote=engine.gate.peek(quote_id)
+        )
+
+
+async def confirm_launch(
+    quote_id: str,
+    request: Annotated[JobRequest, Resolve(launch_request)],
     ctx: Context[Any, Any],
 ) -> ConfirmLaunch | Elicit[ConfirmLaunch]:
     """Ask the human to approve the quoted cost, after everything else was checked.
@@ -114,10 +120,6 @@ async def confirm_launch(
     is refused without bothering anyone, and nothing is created before the answer is in.
     """
     engine = engine_of(ctx)
-    request = _request(
-        display_name, user_command, job_type, ecs_spec, worker_count, image, envs, thirdparty_libs,
-        workspace_id, resource_id, priority, sanity_check, sanity_check_args,
-    )  # fmt: skip
     with tool_errors():
         quote, used = await engine.preflight(request, quote_id)
     if used:
@@ -125,15 +127,17 @@ async def confirm_launch(
     caps = ctx.client_capabilities
     if caps is None or caps.elicitation is None:
         return _NoQuestion(confirm=False, reason="no-elicitation")
-    command = user_command if len(user_command) <= 200 else user_command[:197] + "..."
+    command = request.user_command
+    command = command if len(command) <= 200 else command[:197] + "..."
+    spot = " on SPOT capacity (it can be reclaimed)" if quote.spot else ""
     # Everything the human approves is in the question, so a changed request re-asks (the SDK keys
     # an answer to the exact text it was given).
     return Elicit(
-        f"Launch {display_name!r} on {engine.label} ({quote.region}): {quote.ecs_spec} x {quote.worker_count} "
-        f"{'worker' if quote.worker_count == 1 else 'workers'}, {money(quote.total_hourly, quote.currency)}/hour, "
-        f"at most {money(quote.worst_case_total, quote.currency)} if it runs the full max runtime of "
-        f"{quote.max_runtime_minutes:g} minutes (estimate {money(quote.estimated_total, quote.currency)}). "
-        f"Command: {command}  [quote {quote.quote_id}]",
+        f"Launch {request.display_name!r} on {engine.label} ({quote.region}){spot}: {quote.ecs_spec} x "
+        f"{quote.worker_count} {'worker' if quote.worker_count == 1 else 'workers'}, "
+        f"{money(quote.total_hourly, quote.currency)}/hour, at most {money(quote.worst_case_total, quote.currency)} "
+        f"if it runs the full max runtime of {quote.max_runtime_minutes:g} minutes "
+        f"(estimate {money(quote.estimated_total, quote.currency)}). Command: {command}  [quote {quote.quote_id}]",
         ConfirmLaunch,
     )
 
@@ -152,12 +156,13 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         async def create_training_job(
             ctx: Context[Any, Any],
             confirmation: Annotated[ElicitationResult[ConfirmLaunch], Resolve(confirm_launch)],
-            display_name: str = Field(description="Job name: letters, digits, '_', '.', '-'"),
-            user_command: str = Field(description="Shell command every worker runs, e.g. 'python train.py'"),
-            job_type: JobType = Field(description="Must match the quote"),
-            ecs_spec: str = Field(description="Spec from list_ecs_specs; must match the quote"),
-            worker_count: int = Field(description="Workers; must match the quote"),
+            request: Annotated[JobRequest, Resolve(launch_request)],
             quote_id: str = Field(description="quote_id from estimate_cost, approved by the user"),
+            display_name: str | None = Field(default=None, description="Job name: letters, digits, '_', '.', '-'"),
+            user_command: str | None = Field(default=None, description="Shell command every worker runs"),
+            job_type: JobType | None = Field(default=None, description="Must match the quote"),
+            ecs_spec: str | None = Field(default=None, description="Spec from list_ecs_specs; must match the quote"),
+            worker_count: int | None = Field(default=None, description="Workers; must match the quote"),
             image: str | None = Field(default=None, description="Container image; omit to resolve from the spec"),
             envs: dict[str, str] | None = Field(default=None, description="Environment variables"),
             thirdparty_libs: list[str] | None = Field(default=None, description="pip packages to install"),
@@ -166,6 +171,16 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             priority: int | None = Field(default=None, ge=1, le=9, description="Scheduling priority, 9 first"),
             sanity_check: bool = Field(default=False, description="Run pre-flight checks before the workers start"),
             sanity_check_args: str | None = Field(default=None, description="Sanity-check options, key=value,..."),
+            hyperparameters: dict[str, str] | None = Field(
+                default=None, description="Reach the program as HP_<NAME> variables and a JSON file; recorded"
+            ),
+            metric_definitions: list[MetricDefinition] | None = Field(
+                default=None, description="Training metrics to read from the log: [{name, regex}]"
+            ),
+            spot: bool = Field(default=False, description="Spot capacity; must match the quote"),
+            spot_price_limit: float | None = Field(default=None, description="Must match the quote"),
+            template_id: str | None = Field(default=None, description="Make the job from this template"),
+            template_version: int | None = Field(default=None, description="Template version; default: the quote's"),
             confirmed: bool = Field(
                 default=False,
                 description="Set true ONLY after the user approved this quote's cost in the conversation. "
@@ -173,16 +188,13 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             ),
         ) -> CreateResult:
             """Create (launch) a training job from an approved quote. Requires quote_id from estimate_cost
-            with the same ecs_spec, worker_count and job_type; the job's max runtime is the quote's. When
-            the client supports elicitation the server asks the user to confirm the cost itself;
-            otherwise set confirmed=true only after the user approved the quoted cost. Calling again with
-            the same quote returns the same job, never a second one. Returns the job; then call
-            wait_job_complete."""
+            with the same ecs_spec, worker_count, job_type, spot and template; the job's max runtime is the
+            quote's. With template_id the template's config is used and the other fields override it (its
+            constraints decide what may be overridden). When the client supports elicitation the server
+            asks the user to confirm the cost itself; otherwise set confirmed=true only after the user
+            approved the quoted cost. Calling again with the same quote returns the same job, never a second
+            one. Returns the job; then call wait_job_complete."""
             engine = engine_of(ctx)
-            request = _request(
-                display_name, user_command, job_type, ecs_spec, worker_count, image, envs, thirdparty_libs,
-                workspace_id, resource_id, priority, sanity_check, sanity_check_args,
-            )  # fmt: skip
             how: Confirmation | None
             match confirmation:
                 case AcceptedElicitation(data=_NoQuestion(reason="no-elicitation")):
@@ -225,12 +237,13 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         ctx: Context[Any, Any],
         status: JobStatus | None = Field(default=None, description="Only jobs in this status"),
         only_created_here: bool = Field(default=False, description="Only jobs this server created"),
+        labels: dict[str, str] | None = Field(default=None, description="Only jobs carrying all these labels"),
         limit: int = Field(default=20, ge=1, le=100),
     ) -> JobList:
-        """List jobs newest first, optionally by status. Returns at most `limit` jobs (pods omitted: call
-        get_job for one job's pods)."""
+        """List jobs newest first, optionally by status and labels. Returns at most `limit` jobs (pods
+        omitted: call get_job for one job's pods; compare_jobs puts runs side by side)."""
         with tool_errors():
-            jobs = await engine_of(ctx).list(status, only_ours=only_created_here, limit=limit + 1)
+            jobs = await engine_of(ctx).list(status, only_ours=only_created_here, labels=labels, limit=limit + 1)
         shown = [view(j.model_copy(update={"pods": []})) for j in jobs[:limit]]
         return JobList(jobs=shown, count=len(shown), truncated=len(jobs) > limit)
 

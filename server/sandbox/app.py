@@ -10,6 +10,10 @@ version       product     actions                                          style
                           GetPodLogs GetPodEvents GetJobEvents ListEcsSpecs
                           GetJobMetrics ListJobSanityCheckResults
                           GetJobSanityCheckResult
+                          CreateJobTemplate UpdateJobTemplate
+                          ListJobTemplates GetJobTemplate
+                          DeleteJobTemplate SetJobTemplateDefaultVersion
+                          TagResources UntagResources ListTagResources
 2021-02-04    AIWorkspace ListImages ListWorkspaces CreateWorkspace        ROA
                           GetWorkspace
 2014-05-26    ECS         DescribePrice                                    RPC (``POST /``, query)
@@ -20,7 +24,13 @@ version       product     actions                                          style
                           ListTrainingJobInstanceMetrics
                           GetTrainingJobErrorInfo
                           GetTrainingJobLatestMetrics ListQuotaWorkloads
+                          UpdateTrainingJobLabels DeleteTrainingJobLabels
+                          ListTrainingJobOutputModels GetSpotPriceHistory
+                          TagResources UntagResources ListTagResources
 ============  ==========  ===============================================  =================
+
+Job templates are described in ``templates.py``, resource tags in ``tags.py``, spot prices in ``spot.py``,
+training job labels, hyperparameters and output models in ``studio.py``.
 
 The sanity-check APIs answer ``RequestID`` (capital ID) instead of ``RequestId``, as the real ones do.
 Metrics and sanity checks are described in ``observe.py``, training jobs in ``studio.py``, quotas and
@@ -39,7 +49,7 @@ is enforced (× ``minute_seconds``). Images are recorded, not pulled; Thirdparty
 (job events say both).
 
 GetPodLogs honours MaxLines and, through the executor's log time index, StartTime/EndTime; ListJobs
-filters by WorkspaceId, Status, JobType, JobId(s), DisplayName (substring, any case), ResourceId,
+filters by WorkspaceId, Status, JobType, JobId(s), DisplayName (substring, any case), ResourceId, TemplateId,
 Tags (JSON map) and StartTime/EndTime (default: the last 7 days, as the API does), sorts by SortBy /
 Order and pages by PageNumber / PageSize.
 
@@ -61,6 +71,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import socket
 import sys
 import time
@@ -69,6 +80,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -83,7 +95,7 @@ from server.errors import CloudJobsError, NotFound
 from server.providers.local.executor import Capacity, Executor, PodSpec, Resources, RunState, SanityCheck
 from server.providers.local.sanity import SanityOptions
 from server.providers.pai import endpoints, signing
-from server.sandbox import catalog, observe
+from server.sandbox import catalog, observe, spot
 from server.sandbox.auth import Authenticator
 from server.sandbox.errors import (
     ApiError,
@@ -114,7 +126,16 @@ from server.sandbox.jobs import (
 )
 from server.sandbox.settings import AccessKey, SandboxSettings, generate_access_key
 from server.sandbox.store import Store, TrainingJob, Workspace, workspace_item
-from server.sandbox.studio import StudioApi, new_training_job_id, validate_training
+from server.sandbox.studio import (
+    DEFAULT_CHANNEL,
+    HYPERPARAMETERS_FILE,
+    StudioApi,
+    hp_env,
+    new_training_job_id,
+    validate_training,
+)
+from server.sandbox.tags import TagApi
+from server.sandbox.templates import TemplateApi
 
 logger = logging.getLogger("cloudjobs.sandbox")
 
@@ -246,6 +267,8 @@ class Sandbox:
         self._wake_event = anyio.Event()
         self._apis: dict[tuple[str, str], Api] = {}
         self.studio = StudioApi(self)
+        self.templates = TemplateApi(self)
+        self.tags = TagApi(self)
         self._register_apis()
         self.app = Starlette(
             routes=[
@@ -354,6 +377,14 @@ class Sandbox:
             body["Scheduler"] = {"MaxRunningTimeInSeconds": max_running_seconds}
         return self.insert_training_job(body, self.clock())
 
+    def run_files_dir(self, job_id: str) -> Path:
+        """The sandbox's own files of a job: ``<state_dir>/sandbox-runs/<job id>/`` (outputs/, config/)."""
+        return self.settings.state_dir / "sandbox-runs" / job_id
+
+    def outputs_dir(self, job_id: str) -> Path:
+        """Where a job's pods write their outputs (``CLOUDJOBS_OUTPUT_DIR``)."""
+        return self.run_files_dir(job_id) / "outputs"
+
     def _default_workspace(self) -> str:
         existing = self.store.workspaces()
         return existing[0].workspace_id if existing else self.create_workspace("pai_sandbox")
@@ -427,7 +458,7 @@ class Sandbox:
         if path.split(os.pathsep)[0] != python_dir:
             path = python_dir + os.pathsep + path
         port = str(free_port())
-        envs = dict(record.body.get("Envs") or {})
+        envs = {**self._file_envs(record), **dict(record.body.get("Envs") or {})}
         pods = []
         for plan in record.pods:
             env = {"PATH": path, "PYTHONUNBUFFERED": "1", "CUDA_VISIBLE_DEVICES": "", **envs}
@@ -476,6 +507,30 @@ class Sandbox:
             logger.warning("sandbox: could not launch %s: %s", record.job_id, exc)
             message = str(exc) if isinstance(exc, CloudJobsError) else f"{type(exc).__name__}: {exc}"
             self.store.launch_failed(record.job_id, message)
+
+    def _file_envs(self, record: JobRecord) -> dict[str, str]:
+        """The output directory of every job and, for a training job, its hyperparameters and output channels
+        (see ``studio.py``); creates the directories and the hyperparameters file."""
+        outputs = self.outputs_dir(record.job_id)
+        outputs.mkdir(parents=True, exist_ok=True)
+        envs = {"CLOUDJOBS_OUTPUT_DIR": str(outputs)}
+        training = self.store.training_for(record.job_id)
+        if training is None:
+            return envs
+        channels = [str(c["Name"]) for c in training.body.get("OutputChannels") or [] if c.get("Name")]
+        for name in dict.fromkeys([DEFAULT_CHANNEL, *channels]):
+            if not re.match(r"^[A-Za-z0-9_.-]+$", name):
+                continue
+            (outputs / name).mkdir(exist_ok=True)
+            envs["PAI_OUTPUT_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()] = str(outputs / name)
+        hps = {str(h["Name"]): str(h["Value"]) for h in training.body.get("HyperParameters") or []}
+        config = self.run_files_dir(record.job_id) / "config"
+        config.mkdir(parents=True, exist_ok=True)
+        hp_file = config / HYPERPARAMETERS_FILE
+        hp_file.write_text(json.dumps(hps, indent=2, sort_keys=True) + "\n")
+        envs.update({hp_env(name): value for name, value in hps.items()})
+        envs.update(PAI_HPS=json.dumps(hps, sort_keys=True), CLOUDJOBS_HYPERPARAMETERS_FILE=str(hp_file))
+        return envs
 
     async def _ticks(self) -> None:
         ticking = {kind for kind, cls in JOB_FAULTS.items() if cls.tick is not JobFault.tick}
@@ -544,6 +599,7 @@ class Sandbox:
             except NotFound:
                 pass
         self.store.delete_job(view.record.job_id)
+        shutil.rmtree(self.run_files_dir(view.record.job_id), ignore_errors=True)
 
     def _new_record(self, stored: dict[str, Any], now: float, pod_prefix: str | None = None) -> JobRecord:
         job_id = new_job_id(now)
@@ -601,9 +657,35 @@ class Sandbox:
 
     def _register_apis(self) -> None:
         dlc, aiws, ecs, studio = "dlc", "aiworkspace", "ecs", "paistudio"
-        st = self.studio
+        st, tpl, tg = self.studio, self.templates, self.tags
         jobs, training = "/api/v1/jobs/{JobId}", "/api/v1/trainingjobs/{TrainingJobId}"
+        template = "/api/v1/jobtemplates/{TemplateId}"
         table: list[tuple[str, str, tuple[str, ...], str, Handler]] = [
+            (dlc, "CreateJobTemplate", ("POST",), "/api/v1/jobtemplates", tpl.create),
+            (dlc, "ListJobTemplates", ("GET",), "/api/v1/jobtemplates", tpl.list),
+            (dlc, "GetJobTemplate", ("GET",), template, tpl.get),
+            (dlc, "UpdateJobTemplate", ("PUT",), template, tpl.update),
+            (dlc, "DeleteJobTemplate", ("DELETE",), template, tpl.delete),
+            (dlc, "SetJobTemplateDefaultVersion", ("PUT",), f"{template}/defaultversion", tpl.set_default),
+            *(
+                row
+                for product in (dlc, studio)
+                for row in (
+                    (product, "TagResources", ("POST",), "/api/v1/tags", tg.tag),
+                    (product, "UntagResources", ("DELETE",), "/api/v1/tags", tg.untag),
+                    (product, "ListTagResources", ("GET",), "/api/v1/tags", tg.list),
+                )
+            ),
+            (studio, "UpdateTrainingJobLabels", ("POST",), f"{training}/labels", st.update_training_job_labels),
+            (studio, "DeleteTrainingJobLabels", ("DELETE",), f"{training}/labels", st.delete_training_job_labels),
+            (
+                studio,
+                "ListTrainingJobOutputModels",
+                ("GET",),
+                f"{training}/outputmodels",
+                st.list_training_job_output_models,
+            ),
+            (studio, "GetSpotPriceHistory", ("GET",), "/api/v1/spots/{InstanceType}/pricehistory", self.spot_history),
             (dlc, "CreateJob", ("POST",), "/api/v1/jobs", self.create_job),
             (dlc, "GetJobMetrics", ("GET",), f"{jobs}/metrics", self.get_job_metrics),
             (dlc, "ListJobSanityCheckResults", ("GET",), f"{jobs}/sanitycheckresults", self.list_sanity_checks),
@@ -776,10 +858,12 @@ class Sandbox:
     # ------------------------------------------------------------------------------------- DLC
 
     async def create_job(self, ctx: Ctx) -> dict[str, Any]:
-        body = ctx.json()
+        body = await anyio.to_thread.run_sync(self.templates.apply, ctx.json())
         stored = await anyio.to_thread.run_sync(self._validate, body)
         record = self._new_record(stored, ctx.now)
         await anyio.to_thread.run_sync(self.store.insert_job, record)
+        if stored.get("TemplateId"):
+            await anyio.to_thread.run_sync(self.templates.used, stored["TemplateId"], ctx.now)
         self._wake()
         return {"JobId": record.job_id}
 
@@ -823,6 +907,7 @@ class Sandbox:
                 and (not q.get("JobType") or r.job_type == q["JobType"])
                 and (not q.get("DisplayName") or q["DisplayName"].lower() in r.display_name.lower())
                 and (not q.get("ResourceId") or r.body.get("ResourceId") == q["ResourceId"])
+                and (not q.get("TemplateId") or r.body.get("TemplateId") == q["TemplateId"])
                 and (job_ids is None or r.job_id in job_ids)
                 and all(r.tags.get(k) == v for k, v in tags.items())
             )
@@ -992,7 +1077,13 @@ class Sandbox:
         ]
         if sort_by is not None:
             specs.sort(key=catalog.SPEC_SORT_KEYS[sort_by], reverse=order == "desc")
-        return {"TotalCount": len(specs), "EcsSpecs": [s.item() for s in _page(specs, page, size)]}
+        items = []
+        for s in _page(specs, page, size):
+            item = s.item()
+            item["NonProtectSpotDiscount"] = spot.discount_at(s.instance_type, ctx.now)
+            item["SpotStockStatus"] = spot.stock_status(s.spot_stock, s.instance_type, ctx.now)
+            items.append(item)
+        return {"TotalCount": len(specs), "EcsSpecs": items}
 
     # ----------------------------------------------------------------------------- AIWorkspace
 
@@ -1085,6 +1176,27 @@ class Sandbox:
         item = workspace_item(ws, self.settings.account_id)
         return {k: v for k, v in item.items() if k not in ("IsDefault", "resourceGroupId")}
 
+    # ------------------------------------------------------------------------------- PaiStudio
+
+    async def spot_history(self, ctx: Ctx) -> dict[str, Any]:
+        instance_type = ctx.params["InstanceType"]
+        if catalog.spec_by_type(instance_type) is None:
+            raise invalid("InstanceType", f"{instance_type} is not an instance type offered here; call ListEcsSpecs")
+        q = ctx.query
+        duration = ctx.number("SpotDuration", 0, minimum=0, maximum=1)
+        ctx.number("PageNumber", 1)
+        ctx.number("PageSize", 10, maximum=1000)
+        ctx.choice("Order", ("asc", "desc"))
+        ctx.choice("SortBy", ("GmtCreatedTime",))
+        end = parse_iso("EndTime", q["EndTime"]) if q.get("EndTime") else ctx.now
+        start = parse_iso("StartTime", q["StartTime"]) if q.get("StartTime") else end - spot.DEFAULT_WINDOW
+        if start > end:
+            raise invalid("StartTime", "must not be after EndTime")
+        if end - start > spot.MAX_WINDOW:
+            raise invalid("StartTime", "must be at most 7 days before EndTime")
+        items = spot.history(instance_type, start, end, region=self.settings.region, protected=duration == 1)
+        return {"TotalCount": len(items), "SpotPriceHistory": items}
+
     # ------------------------------------------------------------------------------------- ECS
 
     async def describe_price(self, ctx: Ctx) -> dict[str, Any]:
@@ -1125,7 +1237,8 @@ class Sandbox:
             )
         ctx.number("SystemDisk.Size", 40, maximum=2048)
         strategy = ctx.choice("SpotStrategy", ("NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"), "NoSpot")
-        hourly = spec.price_per_hour * (spec.spot_discount if strategy != "NoSpot" else 1.0)
+        discount = spot.discount_at(spec.instance_type, ctx.now, protected=q.get("SpotDuration") == "1")
+        hourly = spec.price_per_hour * (discount if strategy != "NoSpot" else 1.0)
         price = round(hourly * amount, 4)
         detail = [
             {"Resource": "instanceType", "OriginalPrice": price, "DiscountPrice": 0.0, "TradePrice": price,

@@ -14,6 +14,7 @@ admin route (``POST /_sandbox/faults``) and the CLI flags all build them the sam
     faults.sanity_check_failure("DeviceCheck")  # new jobs with EnableSanityCheck fail that phase, then Failed
     faults.idle_gpus("bench")                   # GPU jobs named *bench* report ~1-3 % GPU use (GetJobMetrics)
     faults.spot_reclaim(after_seconds=2)        # new jobs lose their (spot) instances 2 s into Running
+    faults.spot_reclaim(2, spot_only=True)      # ... only those with UseSpotInstance
     faults.quota_queue(position=3)              # new quota jobs wait in their quota at position 3, until cleared
     faults.add_spec({"kind": "throttle", "count": 3})   # what the admin route and CLI use
     faults.clear()                              # remove them all (clear("throttle"): one kind)
@@ -496,21 +497,29 @@ class SpotReclaim(JobFault):
     grace period) and the job ends **Failed** — PAI-DLC fails a job whose spot instance is released (it
     restarts it only with a restart policy / ElasticSpotSpecs, which the sandbox does not model) — with
     ReasonCode ``SpotInstanceReclaimed`` (ours), and job and pod events about the interruption notice and the
-    reclaimed spot instance."""
+    reclaimed spot instance. With ``spot_only`` only jobs with ``JobSpecs[].UseSpotInstance=true`` (a PaiStudio
+    job's ``ComputeResource.UseSpotInstance``) are reclaimed."""
 
     kind = "spot_reclaim"
 
-    def __init__(self, after_seconds: float = 1.0, display_name_substring: str | None = None) -> None:
+    def __init__(
+        self, after_seconds: float = 1.0, display_name_substring: str | None = None, spot_only: bool = False
+    ) -> None:
         if after_seconds < 0:
             raise ValueError("after_seconds must be >= 0")
         self.after_seconds = float(after_seconds)
         self.display_name_substring = display_name_substring
+        self.spot_only = bool(spot_only)
 
     def matches(self, record: JobRecord) -> bool:
-        return _named(self.display_name_substring, record)
+        return _named(self.display_name_substring, record) and (not self.spot_only or record.uses_spot)
 
     def params(self) -> dict[str, Any]:
-        return {"after_seconds": self.after_seconds, "display_name_substring": self.display_name_substring}
+        return {
+            "after_seconds": self.after_seconds,
+            "display_name_substring": self.display_name_substring,
+            "spot_only": self.spot_only,
+        }
 
     def _due(self, view: JobView) -> float | None:
         return None if view.running_at is None else view.running_at + self.after_seconds
@@ -698,8 +707,10 @@ class Faults:
     def idle_gpus(self, display_name_substring: str | None = None) -> IdleGpus:
         return self.add(IdleGpus(display_name_substring))
 
-    def spot_reclaim(self, after_seconds: float = 1.0, display_name_substring: str | None = None) -> SpotReclaim:
-        return self.add(SpotReclaim(after_seconds, display_name_substring))
+    def spot_reclaim(
+        self, after_seconds: float = 1.0, display_name_substring: str | None = None, spot_only: bool = False
+    ) -> SpotReclaim:
+        return self.add(SpotReclaim(after_seconds, display_name_substring, spot_only))
 
     def quota_queue(
         self, position: int = 1, display_name_substring: str | None = None, quota_id: str | None = None

@@ -18,7 +18,11 @@ the SDK documents) are the sandbox's own: ``JobSucceeded``, ``PodFailed``, ``Max
 
 A job created with ``Settings.EnableSanityCheck=true`` has a ``SanityChecking`` phase between EnvPreparing
 and Running (the executor's pre-flight checks, see ``observe.py``); a job with a ``ResourceId`` queues in
-that resource quota (``quotas.py``).
+that resource quota (``quotas.py``). A job created from a template (``TemplateId``, see ``templates.py``)
+records TemplateId / TemplateVersion / TemplateName; ListJobs reports TemplateId and TemplateName. Resource
+tags (TagResources, ``tags.py``) live in ``Settings.Tags``, where CreateJob puts them, so GetJob, ListJobs and
+its ``Tags`` filter see both. A job with ``JobSpecs[].UseSpotInstance`` gets a job event about its spot
+instances (SpotSpec's strategy and limit) at creation.
 """
 
 from __future__ import annotations
@@ -177,6 +181,26 @@ def unknown_quota(resource_id: str, workspace: str, name: str = "ResourceId") ->
     )
 
 
+SPOT_STRATEGIES = ("SpotWithPriceLimit", "SpotAsPriceGo")
+
+
+def _check_spot_spec(value: Any, name: str) -> None:
+    """``JobSpecs[].SpotSpec``: ``{"SpotStrategy", "SpotDiscountLimit", "SpotPriceLimit"}`` (the SDK's SpotSpec)."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise invalid(name, 'must be an object, e.g. {"SpotStrategy": "SpotWithPriceLimit", "SpotDiscountLimit": 0.3}')
+    strategy = value.get("SpotStrategy")
+    if strategy is not None and strategy not in SPOT_STRATEGIES:
+        raise invalid(f"{name}.SpotStrategy", f"{strategy!r} is not one of {', '.join(SPOT_STRATEGIES)}")
+    for key in ("SpotDiscountLimit", "SpotPriceLimit"):
+        limit = value.get(key)
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0):
+            raise invalid(f"{name}.{key}", "must be a positive number")
+    if value.get("SpotDiscountLimit") is not None and value["SpotDiscountLimit"] > 1:
+        raise invalid(f"{name}.SpotDiscountLimit", "is a fraction of the pay-as-you-go price (0 < limit <= 1)")
+
+
 def validate_create(
     body: Any,
     *,
@@ -269,6 +293,7 @@ def validate_create(
             raise invalid(f"{label}.UserCommand", "must be a string")
         if spec.get("UseSpotInstance") is not None and not isinstance(spec["UseSpotInstance"], bool):
             raise invalid(f"{label}.UseSpotInstance", "must be a boolean")
+        _check_spot_spec(spec.get("SpotSpec"), f"{label}.SpotSpec")
         job_specs.append({k: v for k, v in spec.items() if k in JOB_SPEC_FIELDS})
     if total > max_pods:
         raise invalid(
@@ -309,7 +334,10 @@ def validate_create(
         "ThirdpartyLibs": list(libs or []),
         "Priority": _int(body["Priority"], "Priority") if body.get("Priority") is not None else 1,
     }
-    for key in ("ResourceId", "ThirdpartyLibDir", "Description", "Accessibility"):
+    if body.get("TemplateId") and body.get("TemplateVersion") is not None:
+        stored["TemplateVersion"] = _int(body["TemplateVersion"], "TemplateVersion", minimum=1)
+    template_keys = ("TemplateId", "TemplateName") if body.get("TemplateId") else ()
+    for key in ("ResourceId", "ThirdpartyLibDir", "Description", "Accessibility", *template_keys):
         if isinstance(body.get(key), str) and body[key]:
             stored[key] = body[key]
     if body.get("JobMaxRunningTimeMinutes") not in (None, ""):
@@ -582,6 +610,23 @@ def base_view(record: JobRecord, run: RunState | None, *, region: str, now: floa
         f"Sandbox: image {', '.join(record.images)} is recorded but not pulled; the pods run as processes on "
         "this machine (GPU specs run on its CPU).",
     )
+    if record.uses_spot:
+        spot = [
+            f"{s.get('Type')} on {s.get('EcsSpec') or 'a quota'} "
+            f"({(s.get('SpotSpec') or {}).get('SpotStrategy') or 'SpotAsPriceGo'}"
+            + (
+                f", discount limit {(s.get('SpotSpec') or {})['SpotDiscountLimit']}"
+                if (s.get("SpotSpec") or {}).get("SpotDiscountLimit") is not None
+                else ""
+            )
+            + ")"
+            for s in record.body["JobSpecs"]
+            if s.get("UseSpotInstance") is True
+        ]
+        view.job_event(
+            record.created_at,
+            f"Job {job_id} runs on spot (preemptible) instances: {'; '.join(spot)}. ECS may reclaim them at any time.",
+        )
     libs = record.body.get("ThirdpartyLibs") or []
     if libs:
         view.job_event(
@@ -858,5 +903,7 @@ def list_item(view: JobView, *, account_id: str, workspace_name: str) -> dict[st
         JobMaxRunningTimeMinutes=view.record.max_minutes,
         Username=account_id,
         Pods=[_pod_body(view, p, detail=False) for p in view.pods],
+        TemplateId=view.record.body.get("TemplateId"),
+        TemplateName=view.record.body.get("TemplateName"),
     )
     return _clean(body)

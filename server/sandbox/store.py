@@ -3,7 +3,8 @@
 ``sandbox_jobs`` holds every job from CreateJob on; its executor run (same id) exists only once the
 job was launched, so the table does not reference ``runs`` — DeleteJob removes both.
 ``sandbox_workspaces`` holds the AIWorkspace workspaces; ``sandbox_training_jobs`` the PaiStudio training
-jobs, each with the id of the ``sandbox_jobs`` row (its PAI-DLC job) that runs it. All methods are
+jobs, each with the id of the ``sandbox_jobs`` row (its PAI-DLC job) that runs it; ``sandbox_job_templates``
+the DLC job templates (one JSON document each, versions included, see ``templates.py``). All methods are
 synchronous (call them from a worker thread in async code), each one a short transaction.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -57,6 +59,14 @@ SCHEMA: tuple[str, ...] = (
         workspace_id TEXT NOT NULL,
         created_at REAL NOT NULL,
         body TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS sandbox_job_templates (
+        template_id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        data TEXT NOT NULL
     )
     """,
 )
@@ -220,6 +230,20 @@ class Store:
                 conn.execute("UPDATE sandbox_jobs SET stop_requested_at = ? WHERE job_id = ?", (now, job_id))
             return row["launched_at"] is None, row["launched_at"] is not None
 
+    def edit_job_body(self, job_id: str, edit: Callable[[dict[str, Any]], None]) -> JobRecord | None:
+        """Change a job's stored CreateJob body in place (``edit`` mutates it); None: no such job."""
+        with self.db.write() as conn:
+            row = conn.execute("SELECT * FROM sandbox_jobs WHERE job_id = ?", (job_id,)).fetchone()
+            if row is None:
+                return None
+            record = _record(row)
+            edit(record.body)
+            conn.execute(
+                "UPDATE sandbox_jobs SET body = ? WHERE job_id = ?",
+                (json.dumps(record.body, ensure_ascii=False), job_id),
+            )
+        return record
+
     def delete_job(self, job_id: str) -> None:
         """Delete a job (and the training job it runs, if any)."""
         with self.db.write() as conn:
@@ -241,6 +265,70 @@ class Store:
                 "SELECT * FROM sandbox_training_jobs ORDER BY created_at DESC, training_job_id DESC"
             ).fetchall()
         return [_training(r) for r in rows]
+
+    def training_for(self, dlc_job_id: str) -> TrainingJob | None:
+        """The training job that the DLC job ``dlc_job_id`` runs (None: a plain DLC job)."""
+        with self.db.read() as conn:
+            row = conn.execute("SELECT * FROM sandbox_training_jobs WHERE dlc_job_id = ?", (dlc_job_id,)).fetchone()
+        return _training(row) if row else None
+
+    def edit_training_body(self, training_job_id: str, edit: Callable[[dict[str, Any]], None]) -> TrainingJob | None:
+        """Change a training job's stored body in place (``edit`` mutates it); None: no such training job."""
+        with self.db.write() as conn:
+            row = conn.execute(
+                "SELECT * FROM sandbox_training_jobs WHERE training_job_id = ?", (training_job_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            training = _training(row)
+            edit(training.body)
+            conn.execute(
+                "UPDATE sandbox_training_jobs SET body = ? WHERE training_job_id = ?",
+                (json.dumps(training.body, ensure_ascii=False), training_job_id),
+            )
+        return training
+
+    # ------------------------------------------------------------------------------ templates
+
+    def insert_template(self, template_id: str, workspace_id: str, created_at: float, data: dict[str, Any]) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO sandbox_job_templates (template_id, workspace_id, created_at, data) VALUES (?, ?, ?, ?)",
+                (template_id, workspace_id, created_at, json.dumps(data, ensure_ascii=False)),
+            )
+
+    def template(self, template_id: str) -> dict[str, Any] | None:
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT data FROM sandbox_job_templates WHERE template_id = ?", (template_id,)
+            ).fetchone()
+        return dict(json.loads(row["data"])) if row else None
+
+    def templates(self) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            rows = conn.execute("SELECT data FROM sandbox_job_templates ORDER BY created_at, template_id").fetchall()
+        return [dict(json.loads(r["data"])) for r in rows]
+
+    def edit_template(self, template_id: str, edit: Callable[[dict[str, Any] | None], Any]) -> Any:
+        """Run ``edit`` on a template's data inside one write transaction and store it; returns what ``edit``
+        returned (an exception leaves the template unchanged). ``None`` data: no such template."""
+        with self.db.write() as conn:
+            row = conn.execute(
+                "SELECT data FROM sandbox_job_templates WHERE template_id = ?", (template_id,)
+            ).fetchone()
+            data = dict(json.loads(row["data"])) if row else None
+            result = edit(data)
+            if data is not None:
+                conn.execute(
+                    "UPDATE sandbox_job_templates SET data = ? WHERE template_id = ?",
+                    (json.dumps(data, ensure_ascii=False), template_id),
+                )
+        return result
+
+    def delete_template(self, template_id: str) -> bool:
+        with self.db.write() as conn:
+            cur = conn.execute("DELETE FROM sandbox_job_templates WHERE template_id = ?", (template_id,))
+        return cur.rowcount == 1
 
     def training_ids(self) -> dict[str, str]:
         """DLC job id → training job id, for every training job."""

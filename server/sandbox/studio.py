@@ -21,6 +21,26 @@ Unknown training jobs answer 404 ``TRAINING_JOB_NOT_FOUND`` and unknown (or not 
 one the provider has seen, ``TRAINING_JOB_INSTANCE_NOT_FOUND``; the wording is ours). ListTrainingJobLogs
 serves at most ``MAX_LOG_PAGE`` lines a page (a cap of ours: clients page by TotalCount).
 
+Labels: UpdateTrainingJobLabels (``POST …/labels``, ``{"Labels": [{Key, Value}]}``) adds or overwrites by
+key, DeleteTrainingJobLabels (``DELETE …/labels?Keys=a,b``) removes keys; GetTrainingJob and ListTrainingJobs
+(and its ``Labels`` filter, a JSON map) show the result.
+
+Hyperparameters: ``HyperParameters`` [{Name, Value}] (values strings; numbers are turned into strings) reach
+every instance as ``HP_<NAME>`` (upper-cased, other characters than letters and digits as ``_``; a clash with
+``Environments`` or another name is refused), as ``PAI_HPS`` (a JSON object name → value) and as a JSON file
+(the same object) at ``$CLOUDJOBS_HYPERPARAMETERS_FILE`` (``<state_dir>/sandbox-runs/<dlc job>/config/
+hyperparameters.json``); GetTrainingJob returns them.
+
+Outputs: every pod (of any job) gets ``CLOUDJOBS_OUTPUT_DIR`` = ``<state_dir>/sandbox-runs/<dlc job>/outputs``;
+a training job's instances also get ``PAI_OUTPUT_MODEL`` (``…/outputs/model``) and ``PAI_OUTPUT_<NAME>`` for
+each of its OutputChannels (``…/outputs/<name>``). ListTrainingJobOutputModels lists the files under the
+outputs directory (at most ``MAX_OUTPUT_MODELS``, by path) as OutputModels: ``OutputChannelName`` (the
+channel whose directory holds the file, else ``model``), ``Uri`` (``file://`` + its absolute path),
+``SourceType`` ``TrainingService``, ``SourceId`` ``region=…,workspaceId=…,kind=TrainingJob,id=train…``,
+``Labels`` ``Name`` (its path under the outputs directory), ``SizeBytes``, ``GmtModifiedTime``, and
+``Metrics`` (the job's latest metrics, name → value). The SDK's OutputModel has no Name field: the path is
+the ``Name`` label. DeleteJob / DeleteTrainingJob remove the directory.
+
 GetTrainingJobErrorInfo: for a Failed job ``{"Code": ReasonCode, "Message": ReasonMessage,
 "AdditionalInfo": the last lines of the failing instance's log}``; otherwise an empty ``ErrorInfo``.
 Training metrics (GetTrainingJobLatestMetrics, ``LatestMetrics``) are read from the instances' logs with
@@ -99,6 +119,10 @@ ALGORITHM_FIELDS = frozenset(
 INSTANCE_SPEC_FIELDS = ("CPU", "GPU", "GPUType", "Memory", "SharedMemory")
 INPUT_FIELDS = ("DatasetId", "InputUri", "Name", "Options", "RoleArn", "VersionName")
 OUTPUT_FIELDS = ("DatasetId", "Name", "OutputUri", "RoleArn", "VersionName")
+HP_PREFIX = "HP_"
+HYPERPARAMETERS_FILE = "hyperparameters.json"
+DEFAULT_CHANNEL = "model"
+MAX_OUTPUT_MODELS = 100
 SHELLS = ("sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/sh", "/usr/bin/bash")
 
 
@@ -146,6 +170,32 @@ def _count(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise invalid(name, "must be an integer of at least 1")
     return value
+
+
+def hp_env(name: str) -> str:
+    """The variable a hyperparameter reaches the program as: ``HP_`` + its name upper-cased, every character
+    other than a letter or digit as ``_`` (the local provider's rule)."""
+    return HP_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def _hyperparameters(value: Any, envs: Mapping[str, str]) -> list[dict[str, str]]:
+    items = _objects(value, "HyperParameters", ("Name", "Value"))
+    seen: dict[str, str] = {}
+    out = []
+    for i, item in enumerate(items, start=1):
+        name, raw = item.get("Name"), item.get("Value")
+        if not isinstance(name, str) or not name.strip():
+            raise missing(f"HyperParameters.{i}.Name")
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+            raise invalid(f"HyperParameters.{i}.Value", "must be a string")
+        var = hp_env(name)
+        if var in seen:
+            raise invalid(f"HyperParameters.{i}.Name", f"{seen[var]!r} and {name!r} both become {var}")
+        if var in envs:
+            raise invalid(f"HyperParameters.{i}.Name", f"{name!r} becomes {var}, which Environments sets too")
+        seen[var] = name
+        out.append({"Name": name, "Value": str(raw)})
+    return out
 
 
 def validate_training(body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -236,6 +286,7 @@ def validate_training(body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
             raise invalid(f"Scheduler.{key}", "must be 0 (no limit) or more")
         break
     envs = _strings(body.get("Environments"), "Environments")
+    hyperparameters = _hyperparameters(body.get("HyperParameters"), envs)
     labels = _objects(body.get("Labels"), "Labels", ("Key", "Value"))
     settings = body.get("Settings")
     if settings is not None and not isinstance(settings, dict):
@@ -265,7 +316,7 @@ def validate_training(body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         "Scheduler": {"MaxRunningTimeInSeconds": seconds},
         "Environments": envs,
         "Labels": labels,
-        "HyperParameters": _objects(body.get("HyperParameters"), "HyperParameters", ("Name", "Value")),
+        "HyperParameters": hyperparameters,
         "InputChannels": _objects(body.get("InputChannels"), "InputChannels", INPUT_FIELDS),
         "OutputChannels": _objects(body.get("OutputChannels"), "OutputChannels", OUTPUT_FIELDS),
         "PythonRequirements": list(requirements or []),
@@ -285,6 +336,7 @@ def validate_training(body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
                 "PodCount": count,
                 **resource,
                 **({"UseSpotInstance": spot} if spot is not None else {}),
+                **({"SpotSpec": dict(compute["SpotSpec"])} if isinstance(compute.get("SpotSpec"), dict) else {}),
             }
         ],
         "UserCommand": user_command(command),
@@ -602,6 +654,85 @@ class StudioApi:
             )
         await anyio.to_thread.run_sync(self.sandbox.delete_dlc_job, view)
         return {}
+
+    # -- labels
+    async def update_training_job_labels(self, ctx: Ctx) -> dict[str, Any]:
+        training_job_id = ctx.params["TrainingJobId"]
+        body = ctx.json()
+        if not isinstance(body, dict):
+            raise invalid("body", "the request body must be a JSON object")
+        raw = body.get("Labels")
+        if not raw:
+            raise missing("Labels")
+        labels = _objects(raw, "Labels", ("Key", "Value"))
+        for i, label in enumerate(labels, start=1):
+            if not isinstance(label.get("Key"), str) or not label["Key"]:
+                raise missing(f"Labels.{i}.Key")
+            if not isinstance(label.get("Value", ""), str):
+                raise invalid(f"Labels.{i}.Value", "must be a string")
+
+        def edit(stored: dict[str, Any]) -> None:
+            mine = {str(x.get("Key")): x for x in stored.get("Labels") or []}
+            for label in labels:
+                mine[label["Key"]] = {"Key": label["Key"], "Value": label.get("Value", "")}
+            stored["Labels"] = list(mine.values())
+
+        if await anyio.to_thread.run_sync(self.sandbox.store.edit_training_body, training_job_id, edit) is None:
+            raise not_found(training_job_id)
+        return {}
+
+    async def delete_training_job_labels(self, ctx: Ctx) -> dict[str, Any]:
+        training_job_id = ctx.params["TrainingJobId"]
+        keys = {k.strip() for k in (ctx.query.get("Keys") or "").split(",") if k.strip()}
+        if not keys:
+            raise missing("Keys")
+
+        def edit(stored: dict[str, Any]) -> None:
+            stored["Labels"] = [x for x in stored.get("Labels") or [] if str(x.get("Key")) not in keys]
+
+        if await anyio.to_thread.run_sync(self.sandbox.store.edit_training_body, training_job_id, edit) is None:
+            raise not_found(training_job_id)
+        return {}
+
+    # -- outputs
+    async def list_training_job_output_models(self, ctx: Ctx) -> dict[str, Any]:
+        training, view = await self._training(ctx.params["TrainingJobId"])
+        sb = self.sandbox
+        root = sb.outputs_dir(training.dlc_job_id)
+        channels = {str(c.get("Name")) for c in training.body.get("OutputChannels") or [] if c.get("Name")}
+        latest = await self._latest(training, view, None)
+        metrics = {m["Name"]: m["Value"] for m in latest}
+        source = (
+            f"region={sb.settings.region},workspaceId={training.workspace_id},kind=TrainingJob,"
+            f"id={training.training_job_id}"
+        )
+
+        def scan() -> list[dict[str, Any]]:
+            if not root.is_dir():
+                return []
+            files = sorted((p for p in root.rglob("*") if p.is_file()), key=lambda p: p.relative_to(root).as_posix())
+            out = []
+            for path in files[:MAX_OUTPUT_MODELS]:
+                rel = path.relative_to(root).as_posix()
+                first = rel.split("/", 1)[0]
+                stat = path.stat()
+                out.append(
+                    {
+                        "OutputChannelName": first if first in channels and "/" in rel else DEFAULT_CHANNEL,
+                        "Uri": path.as_uri(),
+                        "SourceType": "TrainingService",
+                        "SourceId": source,
+                        "Labels": [
+                            {"Key": "Name", "Value": rel},
+                            {"Key": "SizeBytes", "Value": str(stat.st_size)},
+                            {"Key": "GmtModifiedTime", "Value": iso(stat.st_mtime) or ""},
+                        ],
+                        "Metrics": metrics,
+                    }
+                )
+            return out
+
+        return {"OutputModels": await anyio.to_thread.run_sync(scan)}
 
     # -- events, logs, metrics
     def _events(

@@ -12,6 +12,14 @@ PYTHONUNBUFFERED=1, PATH starting with the directory of this server's Python (so
 environment whose packages ``thirdparty_libs`` is checked against) and CUDA_VISIBLE_DEVICES (the pod's
 own GPUs for a GPU spec, "" for a CPU spec; set when the job leaves the queue).
 
+Outputs and hyperparameters: every job has ``<state_dir>/jobs/<job>/outputs`` (CLOUDJOBS_OUTPUT_DIR in each
+pod; ``output_models`` lists what is there) and ``<state_dir>/jobs/<job>/hyperparameters.json`` (its path in
+CLOUDJOBS_HYPERPARAMETERS_FILE); each hyperparameter NAME is also the variable ``HP_<NAME>`` (upper-cased,
+other characters than letters and digits → '_'). Hyperparameters, metric definitions, spot and template
+id/version are stored with the job (columns added to older databases on open). Labels are the job's tags
+(``label_job``/``unlabel_job``). No spot capacity: ``spot=True`` is refused. Templates are kept by the
+server (``template_backend()`` is None).
+
 The queue: each worker holds its spec's CPUs, memory and GPUs while the job runs (by spec, not by use;
 see ``scheduler.py``). A request that could never fit the machine is refused (``validate_request``); one
 that fits the machine but not what running jobs leave free waits in Queuing, higher ``priority`` first
@@ -37,16 +45,21 @@ import math
 import os
 import re
 import secrets
+import shutil
 import socket
 import sqlite3
+import stat
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
+from pydantic import TypeAdapter
 
 from server.config import Settings
 from server.errors import InvalidRequest, NotFound
@@ -60,16 +73,21 @@ from server.models import (
     JobRequest,
     JobStatus,
     LogPage,
+    MetricDefinition,
     MetricKind,
     MetricPoint,
+    OutputModel,
+    OutputModels,
     Pod,
     PodMetricSeries,
     Price,
     QueueMeta,
     SanityCheckResult,
     Spec,
+    SpotPricePoint,
     WorkloadInfo,
 )
+from server.providers.base import TemplateBackend
 from server.providers.local.executor import (
     DEFAULT_PRIORITY,
     Capacity,
@@ -83,7 +101,7 @@ from server.providers.local.executor import (
 )
 from server.providers.local.machine import Machine, build_specs, detect_machine
 from server.providers.local.sanity import parse_args as parse_sanity_args
-from server.providers.local.store import to_datetime
+from server.providers.local.store import Database, to_datetime
 
 PRICE_SOURCE = "CLOUDJOBS_LOCAL_PRICE_PER_HOUR"
 # Set by the provider for every pod; a request may not set them in envs.
@@ -96,7 +114,19 @@ RESERVED_ENVS = (
     "CLOUDJOBS_JOB_ID",
     "CLOUDJOBS_POD_ID",
     "CLOUDJOBS_RUN_ID",
+    "CLOUDJOBS_OUTPUT_DIR",
+    "CLOUDJOBS_HYPERPARAMETERS_FILE",
     "CUDA_VISIBLE_DEVICES",
+)
+OUTPUT_DIR_ENV = "CLOUDJOBS_OUTPUT_DIR"
+HYPERPARAMETERS_FILE_ENV = "CLOUDJOBS_HYPERPARAMETERS_FILE"
+HYPERPARAMETERS_FILE = "hyperparameters.json"
+OUTPUTS_DIR = "outputs"
+HP_ENV_PREFIX = "HP_"
+MAX_OUTPUT_MODELS = 100  # output_models(): most files listed (newest first)
+NO_SPOT = (
+    "the local provider has no spot capacity: jobs run on this machine at the price set by "
+    "CLOUDJOBS_LOCAL_PRICE_PER_HOUR; quote without spot"
 )
 STOP_WAIT_SECONDS = 2.0  # stop_job waits this long (at most) for the job to reach Stopped
 MAX_SERIES_POINTS = 500  # metrics(): most points per series returned (older ones averaged together)
@@ -139,6 +169,17 @@ _SCHEMA: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS local_job_tags_by_kv ON local_job_tags(key, value)",
     "CREATE INDEX IF NOT EXISTS local_jobs_by_created ON local_jobs(created_at)",
 )
+# Columns added to local_jobs after its first release; ``_migrate`` adds the missing ones to older files.
+_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("hyperparameters", "TEXT NOT NULL DEFAULT '{}'"),
+    ("metric_definitions", "TEXT NOT NULL DEFAULT '[]'"),
+    ("spot", "INTEGER NOT NULL DEFAULT 0"),
+    ("template_id", "TEXT"),
+    ("template_version", "INTEGER"),
+    # Recorded so a job can become a template (save_job_template from_job_id); envs stay in memory only.
+    ("user_command", "TEXT"),
+)
+_METRIC_DEFINITIONS = TypeAdapter(list[MetricDefinition])
 
 _REQ_NAME_RE = re.compile(r"^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(\[[^\]]*\])?\s*(.*)$")
 
@@ -250,6 +291,7 @@ class LocalProvider:
             if self._executor is None:
                 ex = Executor(self.state_dir)
                 ex.db.ensure_schema(_SCHEMA)
+                _migrate(ex.db)
                 self._executor = ex
             return self._executor
 
@@ -319,6 +361,8 @@ class LocalProvider:
             raise InvalidRequest(
                 f"max_runtime_minutes must be a positive number of minutes, got {request.max_runtime_minutes}"
             )
+        if request.spot:
+            raise InvalidRequest(NO_SPOT)
         check_env(request.envs, "envs")
         reserved = [k for k in request.envs if k in RESERVED_ENVS]
         if reserved:
@@ -335,6 +379,8 @@ class LocalProvider:
                     f"got {request.priority}"
                 )
         _sanity_options(request)
+        hyperparameter_envs(request.hyperparameters, request.envs)
+        _check_metric_definitions(request.metric_definitions)
         machine = self.machine()
         needs = []
         if n * spec.cpu > machine.cpus:
@@ -370,9 +416,13 @@ class LocalProvider:
         if path.split(os.pathsep)[0] != python_dir:
             path = python_dir + os.pathsep + path
         machine = self.machine()
+        run_dir = self.executor.run_dir(job_id)
+        outputs = run_dir / OUTPUTS_DIR
+        hp_file = run_dir / HYPERPARAMETERS_FILE
+        hp_envs = hyperparameter_envs(request.hyperparameters, request.envs)
         pods = []
         for rank, (pod_id, role) in enumerate(layout):
-            env = {"PATH": path, "PYTHONUNBUFFERED": "1", **request.envs}
+            env = {"PATH": path, "PYTHONUNBUFFERED": "1", **request.envs, **hp_envs}
             env.update(
                 RANK=str(rank),
                 WORLD_SIZE=str(len(layout)),
@@ -381,6 +431,8 @@ class LocalProvider:
                 MASTER_PORT=port,
                 CLOUDJOBS_JOB_ID=job_id,
                 CLOUDJOBS_POD_ID=pod_id,
+                CLOUDJOBS_OUTPUT_DIR=str(outputs),
+                CLOUDJOBS_HYPERPARAMETERS_FILE=str(hp_file),
             )
             pods.append(PodSpec(pod_id, role, env, request.user_command))
         # Each pod holds the spec's CPUs, memory and GPUs (of the spec's model) while the job is allocated;
@@ -397,7 +449,8 @@ class LocalProvider:
         def record(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT INTO local_jobs (job_id, name, job_type, ecs_spec, worker_count, image, "
-                "max_runtime_minutes, created_at, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "max_runtime_minutes, created_at, tags, hyperparameters, metric_definitions, spot, "
+                "template_id, template_version, user_command) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job_id,
                     request.display_name or job_id,
@@ -408,6 +461,12 @@ class LocalProvider:
                     request.max_runtime_minutes,
                     now,
                     json.dumps(request.tags, sort_keys=True),
+                    json.dumps(request.hyperparameters, sort_keys=True),
+                    _METRIC_DEFINITIONS.dump_json(request.metric_definitions).decode(),
+                    int(request.spot),
+                    request.template_id,
+                    request.template_version,
+                    request.user_command,
                 ),
             )
             conn.executemany(
@@ -418,7 +477,27 @@ class LocalProvider:
                 record_event(
                     conn, job_id, None, f"image {request.image!r} recorded but not used: {_host_python_note()}"
                 )
+            # The run's directory exists once its row does; the pods find these when they start.
+            outputs.mkdir(parents=True, exist_ok=True)
+            hp_file.write_text(json.dumps(request.hyperparameters, indent=2, sort_keys=True) + "\n")
 
+        try:
+            self._launch(job_id, request, pods, resources, capacity, record)
+        except BaseException:
+            if not self.executor.get_many([job_id]):  # nothing was recorded: leave no directory behind
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        return self._get(job_id)
+
+    def _launch(
+        self,
+        job_id: str,
+        request: JobRequest,
+        pods: list[PodSpec],
+        resources: Resources,
+        capacity: Capacity,
+        record: Callable[[sqlite3.Connection], None],
+    ) -> None:
         self.executor.launch(
             job_id,
             pods,
@@ -431,7 +510,6 @@ class LocalProvider:
             metrics_interval=self.metrics_interval,
             sanity=_sanity_options(request),
         )
-        return self._get(job_id)
 
     async def find_job_by_tag(self, key: str, value: str) -> Job | None:
         return await anyio.to_thread.run_sync(self._find_by_tag, key, value)
@@ -678,8 +756,157 @@ class LocalProvider:
             return None
         return f"{job.reason_code}: {job.reason}" if job.reason_code else job.reason
 
+    # ----- labels
+
+    async def label_job(self, job_id: str, labels: dict[str, str]) -> Job:
+        """Add or change labels (the job's tags, which ``list_jobs(tags=...)`` filters on); returns the job
+        with all its labels. The engine keeps the server's own tag keys out of here."""
+        _check_labels(labels)
+        return await anyio.to_thread.run_sync(self._relabel, job_id, dict(labels), [])
+
+    async def unlabel_job(self, job_id: str, keys: list[str]) -> Job:
+        """Remove labels by key (absent keys are ignored); returns the job."""
+        return await anyio.to_thread.run_sync(self._relabel, job_id, {}, list(keys))
+
+    def _relabel(self, job_id: str, labels: dict[str, str], remove: list[str]) -> Job:
+        with self.executor.db.write() as conn:
+            row = conn.execute("SELECT tags FROM local_jobs WHERE job_id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise _not_found(job_id)
+            tags: dict[str, str] = json.loads(row["tags"])
+            for key in remove:
+                tags.pop(key, None)
+            tags.update(labels)
+            conn.execute("UPDATE local_jobs SET tags = ? WHERE job_id = ?", (json.dumps(tags, sort_keys=True), job_id))
+            conn.executemany("DELETE FROM local_job_tags WHERE job_id = ? AND key = ?", [(job_id, k) for k in remove])
+            conn.executemany(
+                "INSERT INTO local_job_tags (job_id, key, value) VALUES (?, ?, ?) "
+                "ON CONFLICT (job_id, key) DO UPDATE SET value = excluded.value",
+                [(job_id, k, v) for k, v in labels.items()],
+            )
+        return self._get(job_id)
+
+    # ----- spot, outputs, templates
+
+    async def spot_price_history(self, instance_type: str, hours: float) -> list[SpotPricePoint]:
+        """Always InvalidRequest: this machine has no spot capacity."""
+        raise InvalidRequest(NO_SPOT)
+
+    def output_dir(self, job_id: str) -> Path:
+        """``<state_dir>/jobs/<job_id>/outputs``: each pod gets it as CLOUDJOBS_OUTPUT_DIR."""
+        return self.executor.run_dir(job_id) / OUTPUTS_DIR
+
+    async def output_models(self, job_id: str) -> OutputModels:
+        """The files the job wrote under its output directory ($CLOUDJOBS_OUTPUT_DIR), recursively, newest
+        first, at most ``MAX_OUTPUT_MODELS`` (``total`` counts them all); ``uri`` is the file's path."""
+        return await anyio.to_thread.run_sync(self._output_models, job_id)
+
+    def _output_models(self, job_id: str) -> OutputModels:
+        self._record(job_id)
+        root = self.output_dir(job_id)
+        found: list[tuple[float, str, Path, int]] = []
+        if root.is_dir():
+            for dirpath, _dirs, files in os.walk(root):
+                for fname in files:
+                    path = Path(dirpath) / fname
+                    try:
+                        st = path.stat()
+                    except OSError:  # a dangling link, or removed meanwhile
+                        continue
+                    if not stat.S_ISREG(st.st_mode):
+                        continue
+                    found.append((st.st_mtime, path.relative_to(root).as_posix(), path, st.st_size))
+            note = (
+                f"Files the job wrote under its output directory {root} (given to each worker as "
+                f"${OUTPUT_DIR_ENV}), newest first; removed with the job."
+            )
+        else:
+            note = (
+                f"The job has no output directory ({root} does not exist: it was created before output "
+                f"directories existed, or it was removed). Jobs write outputs to ${OUTPUT_DIR_ENV}."
+            )
+        found.sort(key=lambda f: (-f[0], f[1]))
+        models = [
+            OutputModel(name=name, uri=str(path), size_bytes=size, created_at=datetime.fromtimestamp(mtime, UTC))
+            for mtime, name, path, size in found[:MAX_OUTPUT_MODELS]
+        ]
+        return OutputModels(
+            job_id=job_id, models=models, total=len(found), truncated=len(found) > MAX_OUTPUT_MODELS, note=note
+        )
+
+    def template_backend(self) -> TemplateBackend | None:
+        """None: the server keeps local templates itself (``server.templates.TemplateStore``)."""
+        return None
+
     async def aclose(self) -> None:
         """Nothing to release: jobs run under their own supervisor processes and keep running."""
+
+
+def hyperparameter_envs(hyperparameters: Mapping[str, str], envs: Mapping[str, str]) -> dict[str, str]:
+    """``HP_<NAME>`` variables of the hyperparameters (name upper-cased, every character other than a
+    letter or digit → '_'); InvalidRequest for a bad name or value, or when two names (or a name and
+    an ``envs`` entry) give the same variable."""
+    out: dict[str, str] = {}
+    origin: dict[str, str] = {}
+    for name, value in hyperparameters.items():
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidRequest(f"hyperparameters: invalid name {name!r}; give a non-empty name, e.g. 'lr'")
+        if not isinstance(value, str) or "\0" in value:
+            raise InvalidRequest(f"hyperparameters: the value of {name!r} must be a string without NUL characters")
+        var = HP_ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+        if var in origin:
+            raise InvalidRequest(
+                f"hyperparameters: {origin[var]!r} and {name!r} both become the environment variable {var} "
+                "(names are upper-cased, other characters than letters and digits become '_'); rename one"
+            )
+        if var in envs:
+            raise InvalidRequest(
+                f"hyperparameters: {name!r} becomes the environment variable {var}, which envs sets too; "
+                f"remove {var} from envs or rename the hyperparameter"
+            )
+        origin[var] = name
+        out[var] = value
+    return out
+
+
+def _check_metric_definitions(definitions: list[MetricDefinition]) -> None:
+    seen: set[str] = set()
+    for d in definitions:
+        if not d.name.strip():
+            raise InvalidRequest("metric_definitions: a metric needs a name, e.g. 'loss'")
+        if d.name in seen:
+            raise InvalidRequest(f"metric_definitions: {d.name!r} is defined twice")
+        seen.add(d.name)
+        try:
+            groups = re.compile(d.regex).groups
+        except re.error as exc:
+            raise InvalidRequest(f"metric_definitions: {d.name}: invalid regex {d.regex!r}: {exc}") from None
+        if groups < 1:
+            raise InvalidRequest(
+                f"metric_definitions: {d.name}: the regex {d.regex!r} needs a group capturing the value, "
+                "e.g. 'loss=([0-9.eE+-]+)'"
+            )
+
+
+def _check_labels(labels: Mapping[str, str]) -> None:
+    for key, value in labels.items():
+        if not isinstance(key, str) or not key.strip():
+            raise InvalidRequest(f"labels: invalid key {key!r}; give a non-empty key")
+        if not isinstance(value, str):
+            raise InvalidRequest(f"labels: the value of {key!r} must be a string")
+
+
+def _migrate(db: Database) -> None:
+    """Add the columns of ``_ADDED_COLUMNS`` that an older local_jobs table lacks (one writer at a time)."""
+    with db.read() as conn:
+        have = {r["name"] for r in conn.execute("PRAGMA table_info(local_jobs)")}
+    if all(name in have for name, _ in _ADDED_COLUMNS):
+        return
+    with db.write() as conn:
+        have = {r["name"] for r in conn.execute("PRAGMA table_info(local_jobs)")}
+        for name, decl in _ADDED_COLUMNS:
+            if name not in have:
+                conn.execute(f"ALTER TABLE local_jobs ADD COLUMN {name} {decl}")
 
 
 def _sanity_options(request: JobRequest) -> SanityOptions | None:
@@ -764,6 +991,7 @@ def _to_job(row: sqlite3.Row, state: RunState) -> Job:
         ecs_spec=row["ecs_spec"],
         worker_count=row["worker_count"],
         image=row["image"],
+        user_command=row["user_command"],
         pods=[
             Pod(
                 pod_id=p.pod_id,
@@ -787,4 +1015,9 @@ def _to_job(row: sqlite3.Row, state: RunState) -> Job:
         tags=json.loads(row["tags"]),
         priority=state.priority,
         resource_id=None,
+        hyperparameters=json.loads(row["hyperparameters"]),
+        metric_definitions=_METRIC_DEFINITIONS.validate_json(row["metric_definitions"]),
+        spot=bool(row["spot"]),
+        template_id=row["template_id"],
+        template_version=row["template_version"],
     )

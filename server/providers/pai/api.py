@@ -177,6 +177,16 @@ class PaiApi:
     async def create_job(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """POST /api/v1/jobs, JSON body (DisplayName, JobType, JobSpecs, UserCommand, ...) → {JobId}.
 
+        What this server adds (all CreateJobRequest fields): ``TemplateId`` (str) and ``TemplateVersion``
+        (int) for a run from a template (the config is already resolved; the platform records them);
+        spot runs set on every ``JobSpecs[]`` item ``"UseSpotInstance": true`` and ``"SpotSpec":
+        {"SpotStrategy": "SpotWithPriceLimit", "SpotPriceLimit": float}`` (**quirk**: SpotPriceLimit is
+        per *minute*, CNY/minute in the SDK; the per-hour limit is divided by 60) or ``{"SpotStrategy":
+        "SpotAsPriceGo"}`` without a limit; hyperparameters go in ``Envs`` as ``HP_<NAME>`` (upper case,
+        other characters ``_``) plus ``CLOUDJOBS_HYPERPARAMETERS`` (a JSON object string, name → value),
+        metric definitions as ``CLOUDJOBS_METRIC_DEFINITIONS`` (JSON ``[{"name", "regex"}]``). GetJob
+        returns ``Envs`` and ``JobSpecs[].UseSpotInstance`` as sent, so they are read back from there.
+
         Not idempotent: a failure after sending raises ``OutcomeUnknown``."""
         return await self.call(DLC, "CreateJob", "POST", "/api/v1/jobs", body=body, idempotent=False)
 
@@ -262,6 +272,102 @@ class PaiApi:
     async def list_ecs_specs(self, query: Mapping[str, QueryValue]) -> dict[str, Any]:
         """GET /api/v1/ecsspecs?AcceleratorType&PageNumber&PageSize&SortBy&Order&InstanceTypes"""
         return await self.call(DLC, "ListEcsSpecs", "GET", "/api/v1/ecsspecs", query=query)
+
+    async def tag_resources(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /api/v1/tags, JSON body (TagResourcesRequest)::
+
+            {"RegionId": "cn-hangzhou", "ResourceType": "Job", "ResourceId": ["dlc..."],
+             "Tag": [{"Key": "team", "Value": "nlp"}]}
+
+        ``ResourceType`` is ``Job`` (the SDK's only documented value); at most 50 ResourceIds and 20 tags;
+        a key is up to 128 characters and may not start with ``aliyun`` or ``acs:`` nor contain
+        ``http://``/``https://``. → ``{"RequestId"}``. Adding a key the job has replaces its value.
+        The SDK (pai-dlc 2020-12-03) has no ListTagResources: a job's tags are read from GetJob
+        ``Settings.Tags``, the same store ListJobs' ``Tags`` filter searches."""
+        return await self.call(DLC, "TagResources", "POST", "/api/v1/tags", body=body)
+
+    async def untag_resources(self, query: Mapping[str, QueryValue]) -> dict[str, Any]:
+        """DELETE /api/v1/tags?RegionId&ResourceType=Job&ResourceId=["dlc..."]&TagKey=["k1","k2"]&All
+
+        **quirk** (the SDK's shrink rule): ``ResourceId`` and ``TagKey`` are lists sent as compact JSON
+        strings in the query (``ResourceId=%5B%22dlc1%22%5D``); ``All`` is the string ``true``/``false``
+        (remove every tag; default false). No body. Absent keys are not an error. → ``{"RequestId"}``.
+        (The SDK's UntagResourcesRequest has no RegionId; it is not sent.)"""
+        return await self.call(DLC, "UntagResources", "DELETE", "/api/v1/tags", query=query)
+
+    async def create_job_template(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /api/v1/jobtemplates, JSON body (CreateJobTemplateRequest)::
+
+            {"TemplateName": str (required), "WorkspaceId": str (required), "Description": str,
+             "Metadata": {str: any}, "Content": str (required: a JSON *string* of a CreateJob body),
+             "Constraints": {JSONPath: "locked" | "overridable" | "required"}}
+
+        Content example (seed 001): ``"{\"WorkspaceId\":\"15****05\",\"JobType\":\"PyTorchJob\",
+        \"UserCommand\":\"echo hello\",\"JobSpecs\":[{\"Type\":\"Worker\",\"PodCount\":1,
+        \"Image\":\"...\",\"EcsSpec\":\"ecs.gn7i-c8g1.2xlarge\"}]}"``; Constraints keys are paths
+        into that body without a leading ``$.`` (seed: ``{"JobSpecs[0].Image": "locked", "UserCommand":
+        "locked", "JobType": "locked"}``). Not idempotent.
+        → ``{"RequestId", "TemplateId" (e.g. ``tplwk80096dw****``), "TemplateName", "Version": int (1),
+        "DefaultVersion": int (1), "Description", "Metadata", "WorkspaceId", "UserId", "TenantId",
+        "GmtCreateTime", "GmtModifyTime" (``yyyy-MM-ddTHH:mmZ``), "LastUsedTime"}``."""
+        return await self.call(DLC, "CreateJobTemplate", "POST", "/api/v1/jobtemplates", body=body, idempotent=False)
+
+    async def update_job_template(self, template_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT /api/v1/jobtemplates/{TemplateId}, JSON body (UpdateJobTemplateRequest)::
+
+            {"Content": str (JSON string; giving it creates a new version), "Constraints": {...},
+             "Description": str, "Metadata": {...}, "TemplateName": str, "SetAsDefault": bool}
+
+        (the SDK's lowercase ``version`` field is documented "Invalid field"; not sent). Not idempotent
+        (each call with Content adds a version).
+        → ``{"RequestId", "Version": int (the new version), "DefaultVersion": int, "VersionCreated": bool,
+        "GmtModifyTime"}``."""
+        return await self.call(
+            DLC, "UpdateJobTemplate", "PUT", path("api", "v1", "jobtemplates", template_id), body=body, idempotent=False
+        )
+
+    async def get_job_template(self, template_id: str, version: str | int | None = None) -> dict[str, Any]:
+        """GET /api/v1/jobtemplates/{TemplateId}?Version=<n>|all (omitted: the default version)
+
+        → ``{"RequestId", "TemplateId", "TemplateName", "Description", "DefaultVersion": int,
+        "TotalCount": int (1 for one version, the number of versions with ``all``), "Metadata",
+        "WorkspaceId", "UserId", "TenantId", "ModifiedBy", "GmtCreateTime", "GmtModifyTime",
+        "LastUsedTime", "Versions": [{"Version": int, "Content": str (the JSON string given; a sandbox
+        may also return the object — both are read), "Constraints": {path: constraint}, "CreatedBy",
+        "GmtCreateTime"}]}``. Unknown id → an error with HTTP 404 (a NotFound)."""
+        return await self.call(
+            DLC,
+            "GetJobTemplate",
+            "GET",
+            path("api", "v1", "jobtemplates", template_id),
+            query={"Version": None if version is None else str(version)},
+        )
+
+    async def list_job_templates(self, query: Mapping[str, QueryValue]) -> dict[str, Any]:
+        """GET /api/v1/jobtemplates?WorkspaceId (required)&PageNumber&PageSize&TemplateName (fuzzy)&
+        TemplateId (exact)&Description (fuzzy)&UserId&SortBy&Order
+
+        → ``{"RequestId", "TotalCount": int, "PageNumber": int, "PageSize": int, "JobTemplates":
+        [{"TemplateId", "TemplateName", "Description", "DefaultVersion": int, "Metadata", "WorkspaceId",
+        "UserId", "TenantId", "ModifiedBy", "GmtCreateTime", "GmtModifyTime", "LastUsedTime"}]}`` —
+        no Content/Constraints/versions here (GetJobTemplate has them)."""
+        return await self.call(DLC, "ListJobTemplates", "GET", "/api/v1/jobtemplates", query=query)
+
+    async def delete_job_template(self, template_id: str) -> dict[str, Any]:
+        """DELETE /api/v1/jobtemplates/{TemplateId} (no query, no body) → ``{"RequestId", "TemplateId"}``.
+        (Seed 001 shows ``?TemplateId=`` in the query of a gateway URL; the SDK puts it in the path.)"""
+        return await self.call(DLC, "DeleteJobTemplate", "DELETE", path("api", "v1", "jobtemplates", template_id))
+
+    async def set_job_template_default_version(self, template_id: str, version: int) -> dict[str, Any]:
+        """PUT /api/v1/jobtemplates/{TemplateId}/defaultversion, JSON body ``{"Version": int}``
+        → ``{"RequestId", "DefaultVersion": int, "GmtModifyTime"}``."""
+        return await self.call(
+            DLC,
+            "SetJobTemplateDefaultVersion",
+            "PUT",
+            path("api", "v1", "jobtemplates", template_id, "defaultversion"),
+            body={"Version": version},
+        )
 
     # ------------------------------------------------------------ AIWorkspace 2021-02-04 (ROA)
 
@@ -451,6 +557,64 @@ class PaiApi:
             "GET",
             path("api", "v1", "quotas", quota_id, "workloads"),
             query=query,
+        )
+
+    async def update_training_job_labels(self, training_job_id: str, labels: Mapping[str, str]) -> dict[str, Any]:
+        """POST /api/v1/trainingjobs/{TrainingJobId}/labels, JSON body
+        ``{"Labels": [{"Key": str, "Value": str}]}`` (adds, or replaces the value of, each key)
+        → ``{"RequestId"}``. Seed 001's curl shows the same path and body."""
+        body = {"Labels": [{"Key": k, "Value": v} for k, v in labels.items()]}
+        return await self.call(
+            PAISTUDIO,
+            "UpdateTrainingJobLabels",
+            "POST",
+            path("api", "v1", "trainingjobs", training_job_id, "labels"),
+            body=body,
+        )
+
+    async def delete_training_job_labels(self, training_job_id: str, keys: list[str]) -> dict[str, Any]:
+        """DELETE /api/v1/trainingjobs/{TrainingJobId}/labels?Keys=k1,k2 (required; a comma list, a plain
+        string in the SDK — not JSON) → ``{"RequestId"}``."""
+        return await self.call(
+            PAISTUDIO,
+            "DeleteTrainingJobLabels",
+            "DELETE",
+            path("api", "v1", "trainingjobs", training_job_id, "labels"),
+            query={"Keys": ",".join(keys)},
+        )
+
+    async def get_spot_price_history(self, instance_type: str, query: Mapping[str, QueryValue]) -> dict[str, Any]:
+        """GET /api/v1/spots/{InstanceType}/pricehistory?StartTime&EndTime&SpotDuration&Order&SortBy&
+        PageNumber&PageSize
+
+        ``StartTime``/``EndTime`` UTC ``yyyy-MM-ddTHH:mm:ssZ`` (defaults: EndTime now, StartTime three days
+        before it; StartTime may be at most 7 days before EndTime). ``SpotDuration`` (ECS types only): 0
+        (default, no guaranteed hour) or 1. Order (``asc`` default | ``desc``), SortBy (``GmtCreatedTime``),
+        PageNumber (default 1) and PageSize (default 10) apply to Lingjun instance types only.
+        → ``{"RequestId", "TotalCount": int, "SpotPriceHistory": [{"InstanceType": str,
+        "ZoneId": str, "SpotDiscount": float, "Timestamp": str (ISO-8601 UTC)}]}``.
+        **quirk**: a *discount*, not a price — the fraction of the on-demand price (``0.12`` = 12 % of
+        it, ECS's "1.2折"); the provider multiplies it by ECS DescribePrice's pay-as-you-go price."""
+        return await self.call(
+            PAISTUDIO,
+            "GetSpotPriceHistory",
+            "GET",
+            path("api", "v1", "spots", instance_type, "pricehistory"),
+            query=query,
+        )
+
+    async def list_training_job_output_models(self, training_job_id: str) -> dict[str, Any]:
+        """GET /api/v1/trainingjobs/{TrainingJobId}/outputmodels  (no query)
+        → ``{"RequestId", "OutputModels": [{"OutputChannelName": str (e.g. ``model``), "Uri": str
+        (e.g. ``oss://bucket.oss-cn-hangzhou.aliyuncs.com/path/model/``), "SourceType" (e.g.
+        ``TrainingService``), "SourceId" (``region=...,workspaceId=...,kind=TrainingJob,id=train...``),
+        "Labels": [{"Key", "Value"}], "Metrics": {...}, "TrainingSpec": {...}, "InferenceSpec": {...},
+        "EvaluationSpec": {...}, "CompressionSpec": {...}}]}`` — no sizes, no times, no paging."""
+        return await self.call(
+            PAISTUDIO,
+            "ListTrainingJobOutputModels",
+            "GET",
+            path("api", "v1", "trainingjobs", training_job_id, "outputmodels"),
         )
 
     # ----------------------------------------------------------------- ECS 2014-05-26 (RPC, V3)

@@ -31,6 +31,7 @@ the DLC job whose sanity checks it ran. ``create_job``/``list_jobs`` stay PAI-DL
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import random
@@ -57,16 +58,19 @@ from server.models import (
     JobRequest,
     JobStatus,
     LogPage,
+    MetricDefinition,
     MetricKind,
+    OutputModels,
     Pod,
     PodMetricSeries,
     Price,
     SanityCheckResult,
     Spec,
+    SpotPricePoint,
     WorkloadInfo,
 )
-from server.providers.base import TAG_QUOTE_ID
-from server.providers.pai import images, studio
+from server.providers.base import TAG_QUOTE_ID, TemplateBackend
+from server.providers.pai import images, studio, templates
 from server.providers.pai.api import PaiApi, QueryValue
 from server.providers.pai.credentials import Credentials, CredentialsProvider, as_provider
 from server.providers.pai.studio import check_job_id, is_training_job
@@ -97,6 +101,15 @@ STUDIO_LOG_PAGE_SIZE = 500
 MAX_SANITY_RESULTS = 200
 PRIORITY_RANGE = (1, 9)
 INSTANCE_NOT_FOUND = "TRAINING_JOB_INSTANCE_NOT_FOUND"  # PaiStudio: an instance without logs yet
+TAG_RESOURCE_TYPE = "Job"  # TagResources/UntagResources ResourceType for DLC jobs
+MAX_TAGS_PER_CALL = 20  # TagResources/UntagResources: at most 20 tags (keys) a call
+MAX_TAG_KEY = 128
+MAX_SPOT_HOURS = 7 * 24  # GetSpotPriceHistory: StartTime at most 7 days before EndTime
+MAX_SPOT_POINTS = 200
+SPOT_PAGE_SIZE = 100
+SPOT_MAX_PAGES = 10
+TRAINING_LIST_PAGES = 2
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 STATUS_MAP: dict[str, JobStatus] = {
     "Creating": JobStatus.CREATING,
@@ -203,6 +216,7 @@ def job_from(data: Mapping[str, Any], provider: str = "pai") -> Job:
     pod_counts = [_int(s.get("PodCount")) for s in specs]
     worker_count = sum(c for c in pod_counts if c) if any(pod_counts) else _int(data.get("NodeCount"))
     main = next((s for s in specs if s.get("Type") == "Worker"), specs[0] if specs else {})
+    envs = studio.as_dict(data.get("Envs"))
     finished = (
         parse_time(data.get("GmtFinishTime"))
         or parse_time(data.get("GmtSuccessedTime"))
@@ -231,7 +245,42 @@ def job_from(data: Mapping[str, Any], provider: str = "pai") -> Job:
         tags=job_tags(data) or {},
         priority=_int(data.get("Priority")),
         resource_id=_str(data.get("ResourceId")),
+        hyperparameters=templates.hyperparameters_from_envs(envs),
+        metric_definitions=metric_definitions_from(envs),
+        spot=any(s.get("UseSpotInstance") is True for s in specs),
+        template_id=_str(data.get("TemplateId")),
+        template_version=_int(data.get("TemplateVersion")),
     )
+
+
+def metric_definitions_from(envs: Mapping[str, Any]) -> list[MetricDefinition]:
+    """``Envs.CLOUDJOBS_METRIC_DEFINITIONS`` (JSON ``[{"name", "regex"}]``) parsed back."""
+    raw = envs.get(templates.METRIC_DEFINITIONS_ENV)
+    if not isinstance(raw, str) or not raw.strip():
+        return []
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return []
+    return (
+        [
+            MetricDefinition(name=str(d["name"]), regex=str(d["regex"]))
+            for d in data
+            if isinstance(d, dict) and d.get("name") and d.get("regex")
+        ]
+        if isinstance(data, list)
+        else []
+    )
+
+
+def downsample_spot(points: list[SpotPricePoint], limit: int = MAX_SPOT_POINTS) -> list[SpotPricePoint]:
+    """Oldest first, at most ``limit`` points, evenly spaced; the newest (the current price) is kept."""
+    if len(points) <= limit:
+        return points
+    if limit <= 1:
+        return points[-1:]
+    step = (len(points) - 1) / (limit - 1)
+    return [points[round(i * step)] for i in range(limit)]
 
 
 def _gib(raw: Any) -> float:
@@ -349,6 +398,7 @@ class PaiProvider:
         self._workspace_id: str | None = settings.pai_workspace_id or None
         self._workspace_lock = anyio.Lock()
         self._image_lock = anyio.Lock()
+        self._templates: templates.DlcTemplates | None = None
 
     async def __aenter__(self) -> PaiProvider:
         return self
@@ -580,6 +630,34 @@ class PaiProvider:
             raise InvalidRequest("sanity_check_args needs sanity_check=true (they configure PAI's sanity check)")
         if request.sanity_check_args is not None and not request.sanity_check_args.strip():
             raise InvalidRequest("sanity_check_args is empty; omit it to use PAI's default sanity check")
+        if request.spot_price_limit is not None and not request.spot:
+            raise InvalidRequest("spot_price_limit needs spot=true")
+        if request.spot_price_limit is not None and not request.spot_price_limit > 0:
+            raise InvalidRequest(f"spot_price_limit must be > 0, got {request.spot_price_limit:g}")
+        if request.template_version is not None and not request.template_id:
+            raise InvalidRequest("template_version needs template_id")
+        self._run_envs(request)  # hyperparameter names, reserved variables
+
+    @staticmethod
+    def _run_envs(request: JobRequest) -> dict[str, str]:
+        """The request's envs plus ``HP_<NAME>``/``CLOUDJOBS_HYPERPARAMETERS`` and
+        ``CLOUDJOBS_METRIC_DEFINITIONS``; a clash with the request's own envs → InvalidRequest."""
+        added: dict[str, str] = {}
+        for name in request.hyperparameters:
+            if not name or not ENV_NAME.match(templates.hp_env_name(name)):
+                raise InvalidRequest(f"hyperparameter name {name!r} is not valid: use letters, digits and '_'")
+        added.update(templates.hyperparameter_envs(request.hyperparameters))
+        if request.metric_definitions:
+            added[templates.METRIC_DEFINITIONS_ENV] = json.dumps(
+                [d.model_dump() for d in request.metric_definitions], ensure_ascii=False, separators=(",", ":")
+            )
+        clash = sorted(k for k in added if k in request.envs and request.envs[k] != added[k])
+        if clash:
+            raise InvalidRequest(
+                f"envs {', '.join(clash)} are set by this server from hyperparameters/metric_definitions; "
+                "pass the values there instead"
+            )
+        return {**request.envs, **added}
 
     # ------------------------------------------------------------------------------ create
 
@@ -625,8 +703,23 @@ class PaiProvider:
             # DLC takes whole minutes; rounding up never stops a job before its quoted limit.
             "JobMaxRunningTimeMinutes": math.ceil(request.max_runtime_minutes),
         }
-        if request.envs:
-            body["Envs"] = dict(request.envs)
+        envs = self._run_envs(request)
+        if envs:
+            body["Envs"] = envs
+        if request.spot:
+            spot_spec: dict[str, Any] = (
+                # SpotSpec.SpotPriceLimit is per minute (the SDK: "Unit: CNY/minute"); the request's is per hour.
+                {"SpotStrategy": "SpotWithPriceLimit", "SpotPriceLimit": round(request.spot_price_limit / 60.0, 6)}
+                if request.spot_price_limit is not None
+                else {"SpotStrategy": "SpotAsPriceGo"}
+            )
+            for role in body["JobSpecs"]:
+                role["UseSpotInstance"] = True
+                role["SpotSpec"] = dict(spot_spec)
+        if request.template_id:
+            body["TemplateId"] = request.template_id
+            if request.template_version is not None:
+                body["TemplateVersion"] = request.template_version
         if request.thirdparty_libs:
             body["ThirdpartyLibs"] = list(request.thirdparty_libs)
         if request.resource_id:
@@ -670,6 +763,11 @@ class PaiProvider:
                 tags=dict(request.tags),
                 priority=request.priority,
                 resource_id=request.resource_id,
+                hyperparameters=dict(request.hyperparameters),
+                metric_definitions=list(request.metric_definitions),
+                spot=request.spot,
+                template_id=request.template_id,
+                template_version=request.template_version,
             )
 
     async def _submit(self, body: Mapping[str, Any], quote: str | None) -> str:
@@ -763,8 +861,14 @@ class PaiProvider:
         tags: dict[str, str] | None = None,
         created_after: datetime | None = None,
         limit: int = 100,
+        *,
+        include_training_jobs: bool = False,
     ) -> list[Job]:
-        """Jobs newest first; ``tags`` are verified on each job, never trusted to the server filter."""
+        """Jobs newest first; ``tags`` are verified on each job, never trusted to the server filter.
+
+        ``include_training_jobs`` adds PaiStudio training jobs (ListTrainingJobs, at most
+        TRAINING_LIST_PAGES pages) and drops the PAI-DLC jobs that run them (their ``DlcJobId``). It is
+        off by default: one more API (and RAM permission) per listing."""
         if limit <= 0:
             return []
         workspace = await self.workspace_id(create=False)
@@ -792,6 +896,10 @@ class PaiProvider:
                     taken += 1
                     if taken >= limit:
                         break
+        if include_training_jobs:
+            training, runners = await self._training_jobs(status, tags, created_after, limit)
+            jobs = {k: v for k, v in jobs.items() if k not in runners}
+            jobs.update({j.job_id: j for j in training})
         ordered = sorted(jobs.values(), key=lambda j: j.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
         return ordered[:limit]
 
@@ -1202,3 +1310,198 @@ class PaiProvider:
         code, message = _str(data.get("ReasonCode")), _str(data.get("ReasonMessage"))
         line = studio.one_line(f"{code}:" if code and message else code, message)
         return line or None
+
+    # ------------------------------------------------------------------------------- labels
+
+    @staticmethod
+    def _check_labels(labels: Mapping[str, str]) -> None:
+        bad = [
+            k
+            for k in labels
+            if not k
+            or len(k) > MAX_TAG_KEY
+            or k.lower().startswith(("aliyun", "acs:"))
+            or "http://" in k
+            or "https://" in k
+        ]
+        if bad:
+            raise InvalidRequest(
+                f"label keys {', '.join(map(repr, bad))} are not allowed by PAI: 1-{MAX_TAG_KEY} characters, not "
+                "starting with 'aliyun' or 'acs:', without 'http://' or 'https://'"
+            )
+
+    async def label_job(self, job_id: str, labels: dict[str, str]) -> Job:
+        """DLC TagResources (ResourceType Job), or PaiStudio UpdateTrainingJobLabels for ``train…`` ids;
+        then GetJob / GetTrainingJob. The returned tags are the job's as GetJob reports them
+        (``Settings.Tags``) with ``labels`` laid over them: DLC 2020-12-03 has no ListTagResources to
+        read resource tags apart, and GetJob may lag a moment behind TagResources."""
+        check_job_id(job_id)
+        if not labels:
+            return await self.get_job(job_id)
+        self._check_labels(labels)
+        if is_training_job(job_id):
+            await self.api.update_training_job_labels(job_id, labels)
+        else:
+            items = list(labels.items())
+            for start in range(0, len(items), MAX_TAGS_PER_CALL):
+                chunk = items[start : start + MAX_TAGS_PER_CALL]
+                await self.api.tag_resources(
+                    {
+                        "RegionId": self.region,
+                        "ResourceType": TAG_RESOURCE_TYPE,
+                        "ResourceId": [job_id],
+                        "Tag": [{"Key": k, "Value": v} for k, v in chunk],
+                    }
+                )
+        job = await self.get_job(job_id)
+        return job.model_copy(update={"tags": {**job.tags, **labels}})
+
+    async def unlabel_job(self, job_id: str, keys: list[str]) -> Job:
+        """DLC UntagResources (``ResourceId``/``TagKey`` as JSON strings in the query), or PaiStudio
+        DeleteTrainingJobLabels (``Keys`` a comma list); then the job, without ``keys`` in its tags."""
+        check_job_id(job_id)
+        wanted = list(dict.fromkeys(k for k in keys if k))
+        if not wanted:
+            return await self.get_job(job_id)
+        if is_training_job(job_id):
+            await self.api.delete_training_job_labels(job_id, wanted)
+        else:
+            for start in range(0, len(wanted), MAX_TAGS_PER_CALL):
+                await self.api.untag_resources(
+                    {
+                        "ResourceType": TAG_RESOURCE_TYPE,
+                        "ResourceId": [job_id],
+                        "TagKey": wanted[start : start + MAX_TAGS_PER_CALL],
+                    }
+                )
+        job = await self.get_job(job_id)
+        return job.model_copy(update={"tags": {k: v for k, v in job.tags.items() if k not in wanted}})
+
+    # --------------------------------------------------------------------------------- spot
+
+    async def spot_price_history(self, instance_type: str, hours: float) -> list[SpotPricePoint]:
+        """PaiStudio GetSpotPriceHistory over the last ``hours`` (at most 7 days, the API's limit), oldest
+        first, at most MAX_SPOT_POINTS points (evenly thinned, the newest kept).
+
+        The API reports ``SpotDiscount`` — the fraction of the on-demand price — not a price, so each
+        point's price is ECS DescribePrice's pay-as-you-go price × the discount (a discount above 1 is
+        read as a percentage). No history (a type without spot) → an empty list."""
+        name = (instance_type or "").strip()
+        if not name or any(c.isspace() or c in "/?#" for c in name):
+            raise InvalidRequest(f"{instance_type!r} is not an instance type")
+        if not hours > 0:
+            raise InvalidRequest(f"hours must be > 0, got {hours:g}")
+        if hours > MAX_SPOT_HOURS:
+            raise InvalidRequest(f"PAI keeps spot prices for at most {MAX_SPOT_HOURS} hours (7 days), not {hours:g}")
+        end = self._now()
+        start = end - timedelta(hours=hours)
+        query: dict[str, QueryValue] = {"StartTime": iso(start), "EndTime": iso(end), "Order": "asc"}
+        raw: list[dict[str, Any]] = []
+        for number in range(1, SPOT_MAX_PAGES + 1):
+            data = await self.api.get_spot_price_history(
+                name, {**query, "PageNumber": number, "PageSize": SPOT_PAGE_SIZE}
+            )
+            items = [i for i in data.get("SpotPriceHistory") or [] if isinstance(i, dict)]
+            raw.extend(items)
+            total = _int(data.get("TotalCount"))
+            # ECS types ignore the paging and answer everything at once; Lingjun types page.
+            if total is None or len(raw) >= total or len(items) < SPOT_PAGE_SIZE:
+                break
+        discounts: list[tuple[datetime, float, str | None]] = []
+        for item in raw:
+            when = studio.parse_time(item.get("Timestamp"))
+            discount = studio.as_float(item.get("SpotDiscount"))
+            if when is None or discount is None or discount <= 0:
+                continue
+            discounts.append((when, discount / 100.0 if discount > 1 else discount, _str(item.get("ZoneId"))))
+        if not discounts:
+            return []
+        on_demand = self._prices.get(name) or await self.price(name)
+        points = sorted(
+            (
+                SpotPricePoint(time=when, price=round(on_demand.per_worker_hourly * d, 6), zone=zone)
+                for when, d, zone in discounts
+            ),
+            key=lambda p: (p.time, p.zone or ""),
+        )
+        return downsample_spot(points)
+
+    # ------------------------------------------------------------------------------ outputs
+
+    async def output_models(self, job_id: str) -> OutputModels:
+        """PaiStudio ListTrainingJobOutputModels for ``train…`` ids. PAI-DLC keeps no list of outputs:
+        the note names the storage mounted into the job (GetJob ``DataSources``: MountPath ← Uri)."""
+        check_job_id(job_id)
+        if is_training_job(job_id):
+            return studio.output_models_from(job_id, await self.api.list_training_job_output_models(job_id))
+        data = await self.api.get_job(job_id, need_detail=True)
+        mounts = [
+            f"{d.get('MountPath') or '?'} ← {d.get('Uri') or d.get('DataSourceId') or '?'}"
+            for d in data.get("DataSources") or []
+            if isinstance(d, dict) and (d.get("MountPath") or d.get("Uri") or d.get("DataSourceId"))
+        ]
+        note = (
+            "PAI-DLC keeps no list of outputs: they are in the storage mounted into the job (DataSources "
+            "MountPath / OSS); read the job's command and data sources to find them."
+        )
+        note += (" Mounted: " + "; ".join(mounts) + ".") if mounts else " This job mounts no data sources."
+        return OutputModels(job_id=job_id, models=[], total=0, truncated=False, note=note)
+
+    # ---------------------------------------------------------------------------- templates
+
+    def template_backend(self) -> TemplateBackend | None:
+        """PAI-DLC's own job templates (:class:`~.templates.DlcTemplates`) in the provider's workspace."""
+        if self._templates is None:
+            self._templates = templates.DlcTemplates(self.api, self.workspace_id)
+        return self._templates
+
+    # ------------------------------------------------------------------- PaiStudio listing
+
+    async def list_training_jobs(
+        self,
+        status: JobStatus | None = None,
+        tags: dict[str, str] | None = None,
+        created_after: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        """PaiStudio ListTrainingJobs (``train…`` jobs), newest first, at most TRAINING_LIST_PAGES pages;
+        ``Labels`` filters server-side (a JSON string), verified on each job."""
+        return (await self._training_jobs(status, tags, created_after, limit))[0]
+
+    async def _training_jobs(
+        self,
+        status: JobStatus | None,
+        tags: dict[str, str] | None,
+        created_after: datetime | None,
+        limit: int,
+    ) -> tuple[list[Job], set[str]]:
+        """The training jobs and the ``DlcJobId`` of each (the PAI-DLC job that runs it)."""
+        workspace = await self.workspace_id(create=False)
+        query: dict[str, QueryValue] = {
+            "WorkspaceId": workspace,
+            "StartTime": studio.studio_time(created_after or (self._now() - LOOKBACK)),
+            "SortBy": "GmtCreateTime",
+            "Order": "desc",
+            "Labels": dict(tags) if tags else None,
+        }
+        jobs: list[Job] = []
+        dlc_ids: set[str] = set()
+        size = min(JOB_PAGE_SIZE, max(1, limit))
+        for number in range(1, TRAINING_LIST_PAGES + 1):
+            data = await self.api.list_training_jobs({**query, "PageNumber": number, "PageSize": size})
+            items = [i for i in data.get("TrainingJobs") or [] if isinstance(i, dict) and i.get("TrainingJobId")]
+            for item in items:
+                if item.get("DlcJobId"):
+                    dlc_ids.add(str(item["DlcJobId"]))
+                job = studio.training_job_from(item, self.name)
+                if status is not None and job.status != status:
+                    continue
+                if created_after is not None and job.created_at is not None and job.created_at < created_after:
+                    continue
+                if tags and any(job.tags.get(k) != v for k, v in tags.items()):
+                    continue
+                jobs.append(job)
+            total = _int(data.get("TotalCount"))
+            if len(items) < size or (total is not None and number * size >= total) or len(jobs) >= limit:
+                break
+        return jobs[:limit], dlc_ids

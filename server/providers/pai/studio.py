@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from server.errors import InvalidRequest
-from server.models import Job, JobStatus, MetricPoint, Pod, QueueMeta, SanityCheckResult
+from server.models import Job, JobStatus, MetricPoint, OutputModel, OutputModels, Pod, QueueMeta, SanityCheckResult
 
 Status = JobStatus
 
@@ -248,6 +248,42 @@ def training_job_from(data: Mapping[str, Any], provider: str = "pai") -> Job:
         tags=training_labels(data),
         priority=as_int(data.get("Priority")),
         resource_id=as_str(compute.get("ResourceId")),
+        hyperparameters=training_hyperparameters(data),
+        spot=compute.get("UseSpotInstance") is True,
+    )
+
+
+def training_hyperparameters(data: Mapping[str, Any]) -> dict[str, str]:
+    """GetTrainingJob ``HyperParameters: [{"Name", "Value"}]``."""
+    return {
+        str(h["Name"]): str(h.get("Value") if h.get("Value") is not None else "")
+        for h in data.get("HyperParameters") or []
+        if isinstance(h, dict) and h.get("Name")
+    }
+
+
+MAX_OUTPUT_MODELS = 200
+
+
+def output_models_from(job_id: str, data: Mapping[str, Any]) -> OutputModels:
+    """ListTrainingJobOutputModels → OutputModels: name = ``OutputChannelName``, uri = ``Uri``; the API
+    gives no size or time. At most MAX_OUTPUT_MODELS (``total`` counts them all)."""
+    items = [
+        m
+        for m in data.get("OutputModels") or []
+        if isinstance(m, dict) and (m.get("Uri") or m.get("OutputChannelName"))
+    ]
+    models = [
+        OutputModel(name=str(m.get("OutputChannelName") or m.get("Uri")), uri=str(m.get("Uri") or ""))
+        for m in items[:MAX_OUTPUT_MODELS]
+    ]
+    note = (
+        "Models PaiStudio registered for the training job (ListTrainingJobOutputModels: output channel and URI)."
+        if items
+        else "PaiStudio lists no output models for this training job (none registered, or it has not finished)."
+    )
+    return OutputModels(
+        job_id=job_id, models=models, total=len(items), truncated=len(items) > MAX_OUTPUT_MODELS, note=note
     )
 
 

@@ -1,0 +1,231 @@
+"""How a team manages runs: labels, job templates, spot prices, output models, side-by-side comparison."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field
+
+from server import constraints as template_rules
+from server.config import Settings
+from server.engine import check_job_id
+from server.errors import CloudJobsError, InvalidRequest
+from server.metrics import DEFAULT_DEFINITIONS, compile_definitions, downsample, parse_training_metrics
+from server.models import JobTemplate, OutputModels, TemplateConfig, TemplateConstraint
+from tools._common import engine_of, tool_errors
+from tools.jobs import JobView, view
+
+READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
+WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
+MAX_COMPARE = 10
+
+
+class TemplateList(BaseModel):
+    templates: list[JobTemplate]
+    source: str
+
+
+class SpotHistory(BaseModel):
+    instance_type: str
+    hours: float
+    latest: float | None
+    min: float | None
+    max: float | None
+    samples: int
+    series: list[float] = Field(description="At most 20 bucket means, oldest first")
+    note: str
+
+
+class Comparison(BaseModel):
+    job_id: str
+    name: str
+    status: str
+    hyperparameters: dict[str, str]
+    final_metrics: dict[str, float] = Field(description="The last value of each training metric in the log")
+    duration_seconds: float | None
+    cost: float | None = Field(description="Duration x the quoted total hourly price (None without a quote)")
+    currency: str | None
+
+
+class ComparisonTable(BaseModel):
+    columns: list[str]
+    rows: list[Comparison]
+    note: str
+
+
+def register(mcp: MCPServer, settings: Settings) -> None:
+    writable = not settings.read_only
+    if writable:
+
+        @mcp.tool(title="Label a job", annotations=WRITE)
+        async def label_job(ctx: Context[Any, Any], job_id: str, labels: dict[str, str]) -> JobView:
+            """Add or change labels (key → value) on a job, e.g. {"experiment": "lr-sweep"}; list_jobs can
+            filter by them. The server's own labels (cloudjobs-*) cannot be changed."""
+            with tool_errors():
+                return view(await engine_of(ctx).set_labels(job_id, labels))
+
+        @mcp.tool(title="Remove labels from a job", annotations=WRITE)
+        async def unlabel_job(ctx: Context[Any, Any], job_id: str, keys: list[str]) -> JobView:
+            """Remove labels from a job by key (keys it does not have are ignored). The server's own labels
+            (cloudjobs-*) cannot be removed. Returns the job with its remaining labels."""
+            with tool_errors():
+                return view(await engine_of(ctx).remove_labels(job_id, keys))
+
+        @mcp.tool(title="Save a job template", annotations=WRITE)
+        async def save_job_template(
+            ctx: Context[Any, Any],
+            name: str = Field(description="Template name; saving an existing name makes a new version"),
+            from_job_id: str | None = Field(default=None, description="Take the config from this job"),
+            config: TemplateConfig | None = Field(default=None, description="The config (overrides from_job_id's)"),
+            constraints: dict[str, TemplateConstraint] | None = Field(
+                default=None, description="JSONPath → locked | overridable | required, e.g. {'$.ecs_spec': 'locked'}"
+            ),
+            description: str | None = None,
+        ) -> JobTemplate:
+            """Save one job configuration for many runs (a new version when the name exists). Runs are made
+            with estimate_cost(template_id=…) and create_training_job(template_id=…, quote_id=…): a template
+            never skips the quote. Constraints lock fields, leave them overridable or require the run to
+            give them."""
+            engine = engine_of(ctx)
+            with tool_errors():
+                base = TemplateConfig()
+                if from_job_id:
+                    job = await engine.get(from_job_id)
+                    base = TemplateConfig(
+                        user_command=job.user_command, job_type=job.job_type, ecs_spec=job.ecs_spec,
+                        worker_count=job.worker_count, image=job.image, max_runtime_minutes=job.max_runtime_minutes,
+                        priority=job.priority, resource_id=job.resource_id, hyperparameters=job.hyperparameters,
+                    )  # fmt: skip
+                elif config is None:
+                    raise InvalidRequest("Give config or from_job_id: the job configuration to save.")
+                merged = TemplateConfig.model_validate(
+                    {**base.model_dump(), **(config.model_dump(exclude_defaults=True) if config else {})}
+                )
+                rules = dict(constraints or {})
+                template_rules.check_constraint_keys(rules)
+                backend = engine.templates()
+                existing = next((t for t in await backend.list() if t.name == name), None)
+                if existing is None:
+                    return await backend.create(name, merged, rules, description or "")
+                return await backend.update(existing.template_id, merged, rules, description)
+
+        @mcp.tool(
+            title="Delete a job template",
+            annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True),
+        )
+        async def delete_job_template(ctx: Context[Any, Any], template_id: str) -> str:
+            """Delete a job template and all its versions. Jobs already made from it keep running and are not
+            touched; quotes that name it can no longer create jobs."""
+            with tool_errors():
+                await engine_of(ctx).templates().delete(template_id)
+            return f"Deleted template {template_id}."
+
+        @mcp.tool(title="Set a template's default version", annotations=WRITE)
+        async def set_default_template_version(ctx: Context[Any, Any], template_id: str, version: int) -> JobTemplate:
+            """Make `version` the template's default: estimate_cost and create_training_job use it when they
+            name no template_version. Returns the template at that version."""
+            with tool_errors():
+                return await engine_of(ctx).templates().set_default_version(template_id, version)
+
+    @mcp.tool(title="List job templates", annotations=READ)
+    async def list_job_templates(ctx: Context[Any, Any]) -> TemplateList:
+        """The saved job templates, each at its default version, with its config and constraints."""
+        with tool_errors():
+            backend = engine_of(ctx).templates()
+            return TemplateList(templates=(await backend.list())[:50], source=backend.source)
+
+    @mcp.tool(title="Get a job template", annotations=READ)
+    async def get_job_template(ctx: Context[Any, Any], template_id: str, version: int | None = None) -> JobTemplate:
+        """One job template at `version` (default: its default version): its config, its constraints
+        (what a run may override or must give) and all its versions."""
+        with tool_errors():
+            return await engine_of(ctx).templates().get(template_id, version)
+
+    @mcp.tool(title="Spot price history", annotations=READ)
+    async def get_spot_price_history(
+        ctx: Context[Any, Any],
+        instance_type: str,
+        hours: float = Field(default=24, gt=0, le=720, description="How far back"),
+    ) -> SpotHistory:
+        """Spot prices of one instance type over the last hours, summarised (latest, min, max, a compact
+        series): to decide whether a spot quote (estimate_cost spot=true) is worth the reclaim risk."""
+        with tool_errors():
+            points = await engine_of(ctx).provider.spot_price_history(instance_type, hours)
+        prices = [p.price for p in points]
+        return SpotHistory(
+            instance_type=instance_type,
+            hours=hours,
+            latest=prices[-1] if prices else None,
+            min=min(prices) if prices else None,
+            max=max(prices) if prices else None,
+            samples=len(prices),
+            series=downsample(prices, 20),
+            note="Per instance-hour. Spot instances can be reclaimed at any time."
+            if prices
+            else "No spot price was reported for this instance type in that window.",
+        )
+
+    @mcp.tool(title="List a job's output models", annotations=READ)
+    async def list_output_models(ctx: Context[Any, Any], job_id: str) -> OutputModels:
+        """What a job produced: its output models or files with sizes and paths (local: the files it
+        wrote to $CLOUDJOBS_OUTPUT_DIR; PaiStudio: its output models; DLC: where outputs go)."""
+        with tool_errors():
+            return await engine_of(ctx).provider.output_models(check_job_id(job_id))
+
+    @mcp.tool(title="Compare jobs", annotations=READ)
+    async def compare_jobs(ctx: Context[Any, Any], job_ids: list[str]) -> ComparisonTable:
+        """Runs side by side: hyperparameters, final training metrics from each log (the job's metric
+        definitions, else loss/acc/lr/step), duration and cost. At most 10 jobs."""
+        if not job_ids or len(job_ids) > MAX_COMPARE:
+            with tool_errors():
+                raise InvalidRequest(f"Give 1 to {MAX_COMPARE} job ids to compare (got {len(job_ids)}).")
+        engine = engine_of(ctx)
+        rows: dict[str, Comparison] = {}
+
+        async def one(job_id: str) -> None:
+            job = await engine.get(job_id)
+            patterns = compile_definitions(job.metric_definitions or None)
+            finals: dict[str, float] = {}
+            for pod in job.pods[:1]:  # rank 0 logs the metrics in the usual setup
+                lines = (await engine.provider.pod_logs(job.job_id, pod.pod_id, max_lines=20_000)).lines
+                finals = {k: v[-1] for k, v in parse_training_metrics(lines, patterns).items()}
+            quote = engine.gate.quote_of_job(job.job_id)
+            cost = quote.total_hourly * job.duration_seconds / 3600 if quote and job.duration_seconds else None
+            rows[job_id] = Comparison(
+                job_id=job.job_id, name=job.name, status=job.status.value, hyperparameters=job.hyperparameters,
+                final_metrics=finals, duration_seconds=job.duration_seconds,
+                cost=round(cost, 6) if cost is not None else None, currency=quote.currency if quote else None,
+            )  # fmt: skip
+
+        with tool_errors():
+            try:
+                async with anyio.create_task_group() as tg:
+                    for job_id in dict.fromkeys(job_ids):
+                        tg.start_soon(one, check_job_id(job_id))
+            except* CloudJobsError as group:
+                raise group.exceptions[0] from None
+        ordered = [rows[j] for j in dict.fromkeys(job_ids)]
+        hp = sorted({k for r in ordered for k in r.hyperparameters})
+        metrics = sorted({k for r in ordered for k in r.final_metrics})
+        return ComparisonTable(
+            columns=[
+                "job_id",
+                "status",
+                *[f"hp.{k}" for k in hp],
+                *[f"metric.{k}" for k in metrics],
+                "duration",
+                "cost",
+            ],
+            rows=ordered,
+            note="Final metrics are the last value in each job's log"
+            + (
+                ""
+                if any(r.final_metrics for r in ordered)
+                else f" (none found; defaults: {', '.join(DEFAULT_DEFINITIONS)})"
+            )
+            + ".",
+        )
