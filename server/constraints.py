@@ -30,8 +30,9 @@ def apply(template: JobTemplate, overrides: dict[str, Any], *, check_required: b
     """The run's config; InvalidRequest naming each locked field overridden and each required one missing
     (a quote checks only what it is given: the run's other fields come with create_training_job)."""
     given = {k: v for k, v in overrides.items() if v is not None and v != {} and v != []}
-    touched = paths_of(given)
-    constraints = template.constraints
+    touched = [_norm(p) for p in paths_of(given)]
+    constraints = {_norm(p): c for p, c in template.constraints.items()}
+    spelled = {_norm(p): p for p in template.constraints}  # report paths as the template writes them
     base = template.config.model_dump()
 
     def rule(path: str) -> str:
@@ -40,8 +41,9 @@ def apply(template: JobTemplate, overrides: dict[str, Any], *, check_required: b
         parent = path.rsplit(".", 1)[0]
         return constraints.get(parent, "overridable") if parent != "$" else "overridable"
 
-    locked = [p for p in touched if rule(p) == "locked" and _value(base, p) != _value(_merge(base, given), p)]
-    missing = [p for p, c in constraints.items() if c == "required" and not _covered(p, touched)]
+    merged = _merge(base, given)
+    locked = [spelled.get(p, p) for p in touched if rule(p) == "locked" and _value(base, p) != _value(merged, p)]
+    missing = [spelled[p] for p, c in constraints.items() if c == "required" and not _covered(p, touched)]
     if not check_required:
         missing = []
     problems = []
@@ -54,7 +56,13 @@ def apply(template: JobTemplate, overrides: dict[str, Any], *, check_required: b
             f"Template {template.name!r} ({template.template_id} v{template.version}): {'; '.join(problems)}. "
             "Call get_job_template to see its config and constraints."
         )
-    return TemplateConfig.model_validate(_merge(base, given))
+    return TemplateConfig.model_validate(merged)
+
+
+def _norm(path: str) -> str:
+    """Hyperparameter names are case-insensitive (they become HP_<NAME> variables on every platform)."""
+    head = "$.hyperparameters."
+    return head + path[len(head) :].upper() if path.startswith(head) else path
 
 
 def _merge(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +80,7 @@ def _value(config: dict[str, Any], path: str) -> Any:
     for part in path.removeprefix("$.").split("."):
         if not isinstance(node, dict):
             return None
-        node = node.get(part)
+        node = next((v for k, v in node.items() if k == part or k.upper() == part), None)
     return node
 
 
