@@ -300,9 +300,12 @@ class Engine:
         only_ours: bool = False,
         labels: dict[str, str] | None = None,
         limit: int = 50,
+        include_training_jobs: bool = False,
     ) -> list[Job]:
         tags = {**(labels or {}), **({TAG_CREATED_BY: "true"} if only_ours else {})}
-        return await self.provider.list_jobs(status=status, tags=tags or None, limit=limit)
+        return await self.provider.list_jobs(
+            status=status, tags=tags or None, limit=limit, include_training_jobs=include_training_jobs
+        )
 
     # -- labels --------------------------------------------------------------------------------------
     async def set_labels(self, job_id: str, labels: dict[str, str]) -> Job:

@@ -111,6 +111,12 @@ async def test_training_job_outputs_through_the_read_tools(tmp_path):
         assert any(m["uri"].endswith("model.pt") for m in outputs["models"])
         for tool in ("get_job", "get_job_events", "get_job_logs", "get_job_metrics", "diagnose_job"):
             await call(client, tool, {"job_id": train_id})
+        listed = await call(client, "list_jobs", {"include_training_jobs": True})
+        assert train_id in [j["job_id"] for j in listed["jobs"]]
+        assert train_id not in [j["job_id"] for j in (await call(client, "list_jobs", {}))["jobs"]]
+        labeled = await call(client, "label_job", {"job_id": train_id, "labels": {"stage": "eval"}})
+        assert labeled["tags"]["stage"] == "eval"
+        assert "stage" not in (await call(client, "unlabel_job", {"job_id": train_id, "keys": ["stage"]}))["tags"]
         q = await quote(client, SPEC)
         dlc_job = (await call(client, "create_training_job", create_args(SPEC, q["quote_id"], "echo x")))["job"]
         dlc = await call(client, "list_output_models", {"job_id": dlc_job["job_id"]})

@@ -143,3 +143,21 @@ async def test_a_template_from_a_finished_job_makes_the_same_run(settings):
         )
         result = await wait_done(client, again["job"]["job_id"])
         assert result["outcome"] == "succeeded" and again["job"]["name"] == "from-baseline"
+
+
+async def test_the_quote_binds_the_template_version(settings):
+    async with connect(settings, asker=Asker()) as client:
+        spec = await smallest_cpu_spec(client)
+        config = {"user_command": "echo v", "job_type": "PyTorchJob", "ecs_spec": spec, "worker_count": 1,
+                  "max_runtime_minutes": 5}  # fmt: skip
+        tid = (await call(client, "save_job_template", {"name": "pinned", "config": config}))["template_id"]
+        q1 = await call(client, "estimate_cost", {"template_id": tid, "estimated_minutes": 1})
+        await call(client, "save_job_template", {"name": "pinned", "config": {**config, "user_command": "echo v2"}})
+        await call(client, "set_default_template_version", {"template_id": tid, "version": 2})
+        text = await call_error(
+            client, "create_training_job", {"template_id": tid, "template_version": 2, "quote_id": q1["quote_id"]}
+        )
+        assert "but the quote is for" in text and f"{tid} v1" in text
+        # Without a version the run uses the quoted one (v1), not the new default.
+        job = (await call(client, "create_training_job", {"template_id": tid, "quote_id": q1["quote_id"]}))["job"]
+        assert job["template_version"] == 1 and job["user_command"] == "echo v"

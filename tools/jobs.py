@@ -238,12 +238,21 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         status: JobStatus | None = Field(default=None, description="Only jobs in this status"),
         only_created_here: bool = Field(default=False, description="Only jobs this server created"),
         labels: dict[str, str] | None = Field(default=None, description="Only jobs carrying all these labels"),
+        include_training_jobs: bool = Field(
+            default=False, description="pai: also PaiStudio training jobs (train… ids); one more API call"
+        ),
         limit: int = Field(default=20, ge=1, le=100),
     ) -> JobList:
         """List jobs newest first, optionally by status and labels. Returns at most `limit` jobs (pods
         omitted: call get_job for one job's pods; compare_jobs puts runs side by side)."""
         with tool_errors():
-            jobs = await engine_of(ctx).list(status, only_ours=only_created_here, labels=labels, limit=limit + 1)
+            jobs = await engine_of(ctx).list(
+                status,
+                only_ours=only_created_here,
+                labels=labels,
+                limit=limit + 1,
+                include_training_jobs=include_training_jobs,
+            )
         shown = [view(j.model_copy(update={"pods": []})) for j in jobs[:limit]]
         return JobList(jobs=shown, count=len(shown), truncated=len(jobs) > limit)
 

@@ -70,8 +70,10 @@ class Provider(Protocol):
         tags: dict[str, str] | None = None,
         created_after: datetime | None = None,
         limit: int = 100,
+        *,
+        include_training_jobs: bool = False,
     ) -> list[Job]:
-        """Jobs newest first."""
+        """Jobs newest first; ``include_training_jobs`` adds PaiStudio training jobs where a platform has them."""
         ...
 
     async def stop_job(self, job_id: str) -> Job: ...

@@ -546,6 +546,8 @@ class LocalProvider:
         tags: dict[str, str] | None = None,
         created_after: datetime | None = None,
         limit: int = 100,
+        *,
+        include_training_jobs: bool = False,  # no PaiStudio training jobs run here: nothing to add
     ) -> list[Job]:
         if limit < 1:
             raise InvalidRequest(f"limit must be at least 1, got {limit}")
