@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from mcp.types import CallToolResult, ElicitRequestFormParams, ElicitRequestPara
 
 from server.app import build_server
 from server.config import Settings
+from server.providers.local.executor import Executor, pod_process_alive
 
 
 @pytest.fixture
@@ -20,8 +23,33 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def stop_leftover_runs(path: Path) -> None:
+    """Stop every local run under ``path`` still going and check its pods are dead: no test leaks a process."""
+    if not (path / Executor.DB_NAME).exists():
+        return
+    ex = Executor(path)
+    for run_id in ex.run_ids():
+        state = ex.get(run_id)
+        if not state.terminal:
+            state = ex.stop(run_id, wait_seconds=10)
+        assert state.terminal, f"run {run_id} still {state.status} at teardown"
+        for pod in state.pods:
+            deadline = time.monotonic() + 5
+            while pod_process_alive(pod.pid, run_id) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert not pod_process_alive(pod.pid, run_id), f"pod {pod.pod_id} left running"
+
+
 @pytest.fixture
-def settings(tmp_path) -> Settings:
+def state_dir(tmp_path: Path) -> Iterator[Path]:
+    """A state dir whose runs are all stopped (and checked dead) at teardown."""
+    path = tmp_path / "state"
+    yield path
+    stop_leftover_runs(path)
+
+
+@pytest.fixture
+def settings(state_dir: Path, tmp_path: Path) -> Settings:
     return make_settings(tmp_path)
 
 

@@ -48,31 +48,6 @@ echo "1, NVIDIA H100 80GB HBM3, 81559"
 """
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def state_dir(tmp_path: Path):
-    """A state dir whose runs are all stopped (and checked dead) at teardown."""
-    path = tmp_path / "state"
-    yield path
-    if not (path / Executor.DB_NAME).exists():
-        return
-    ex = Executor(path)
-    for run_id in ex.run_ids():
-        state = ex.get(run_id)
-        if not state.terminal:
-            state = ex.stop(run_id, wait_seconds=10)
-        assert state.terminal, f"run {run_id} still {state.status} at teardown"
-        for pod in state.pods:
-            deadline = time.monotonic() + 5
-            while pod_process_alive(pod.pid, run_id) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert not pod_process_alive(pod.pid, run_id), f"pod {pod.pod_id} left running"
-
-
 def make_settings(state_dir: Path, **kw: Any) -> Settings:
     return Settings.from_env({}, state_dir=state_dir, local_stop_grace_seconds=GRACE, **kw)
 
@@ -219,7 +194,7 @@ async def test_stop_a_sleeping_job(provider: LocalProvider) -> None:
     stopped = await provider.stop_job(job.job_id)
     assert stopped.status in (JobStatus.STOPPING, JobStatus.STOPPED)
     job = await wait_terminal(provider, job.job_id)
-    assert time.monotonic() - started < GRACE + 1.5
+    assert time.monotonic() - started < GRACE + 5  # far below the job's 60 s; slack for a busy CI box
     assert job.status == JobStatus.STOPPED and job.raw_status == "Stopped"
     assert job.reason_code == "JobStoppedByUser"
     assert job.pods[0].status == "Stopped" and job.pods[0].exit_code == 128 + signal.SIGTERM
@@ -583,7 +558,7 @@ async def test_tail_of_a_big_log_is_fast_and_bounded(provider: LocalProvider, mo
     monkeypatch.setattr(executor_module, "open", counting_open, raising=False)
     started = time.monotonic()
     page = await provider.pod_logs(job.job_id, pod, max_lines=100)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0  # the byte count below is the real bound
     assert page.truncated is True and len(page.lines) == 100
     assert page.lines[0] == f"line {line_count - 100:07d} ........."
     assert page.lines[-1] == f"line {line_count - 1:07d} ........."

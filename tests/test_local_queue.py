@@ -25,7 +25,7 @@ from server.errors import InvalidRequest, NotFound
 from server.models import Job, JobRequest, JobStatus, Spec
 from server.providers.local import LocalProvider
 from server.providers.local import metrics as metrics_module
-from server.providers.local.executor import Capacity, Executor, PodSpec, Resources, SanityOptions, pod_process_alive
+from server.providers.local.executor import Capacity, Executor, PodSpec, Resources, SanityOptions
 from server.providers.local.machine import cpu_count
 from server.providers.local.provider import _buckets, _thin
 from server.providers.local.sanity import first_word, parse_args
@@ -34,31 +34,6 @@ pytestmark = pytest.mark.anyio
 
 GRACE = 0.5
 PY = shlex.quote(sys.executable)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def state_dir(tmp_path: Path):
-    """A state dir whose runs are all stopped (and checked dead) at teardown."""
-    path = tmp_path / "state"
-    yield path
-    if not (path / Executor.DB_NAME).exists():
-        return
-    ex = Executor(path)
-    for run_id in ex.run_ids():
-        state = ex.get(run_id)
-        if not state.terminal:
-            state = ex.stop(run_id, wait_seconds=10)
-        assert state.terminal, f"run {run_id} still {state.status} at teardown"
-        for pod in state.pods:
-            deadline = time.monotonic() + 5
-            while pod_process_alive(pod.pid, run_id) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert not pod_process_alive(pod.pid, run_id), f"pod {pod.pod_id} left running"
 
 
 def make_provider(state_dir: Path, metrics_interval: float = 0.2) -> LocalProvider:
@@ -178,7 +153,7 @@ async def test_stop_a_queued_job_it_never_runs(provider: LocalProvider) -> None:
     started = time.monotonic()
     stopped = await provider.stop_job(b.job_id)
     assert stopped.status == JobStatus.STOPPED, stopped
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # not the 30 s the running job would take (slack for a busy CI box)
     assert stopped.reason_code == "JobStoppedByUser" and "never ran" in (stopped.reason or "")
     assert stopped.started_at is None and [p.status for p in stopped.pods] == ["Stopped"]
     assert await log(provider, stopped) == []

@@ -6,7 +6,6 @@ import json
 import shlex
 import sqlite3
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,35 +17,12 @@ from server.errors import InvalidRequest, NotFound
 from server.models import Job, JobRequest, MetricDefinition
 from server.providers.base import TAG_CREATED_BY, Provider
 from server.providers.local import LocalProvider
-from server.providers.local.executor import Executor, pod_process_alive
+from server.providers.local.executor import Executor
 from server.providers.local.provider import hyperparameter_envs
 
 pytestmark = pytest.mark.anyio
 
 PY = shlex.quote(sys.executable)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def state_dir(tmp_path: Path):
-    path = tmp_path / "state"
-    yield path
-    if not (path / Executor.DB_NAME).exists():
-        return
-    ex = Executor(path)
-    for run_id in ex.run_ids():
-        state = ex.get(run_id)
-        if not state.terminal:
-            state = ex.stop(run_id, wait_seconds=10)
-        assert state.terminal
-        for pod in state.pods:
-            deadline = time.monotonic() + 5
-            while pod_process_alive(pod.pid, run_id) and time.monotonic() < deadline:
-                time.sleep(0.02)
 
 
 def make_provider(state_dir: Path) -> LocalProvider:
