@@ -8,6 +8,8 @@ from typing import Literal
 
 ErrorKind = Literal["python_traceback", "out_of_memory", "nccl", "cuda"]
 
+# Kubernetes' words for an image that cannot be pulled (pod status, pod events).
+IMAGE_PULL = re.compile(r"ImagePullBackOff|ErrImagePull|Failed to pull image|Back-off pulling image")
 _TRACEBACK = "Traceback (most recent call last):"
 _CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
 _SIGNS: list[tuple[ErrorKind, re.Pattern[str]]] = [

@@ -16,7 +16,7 @@ import anyio
 from pydantic import BaseModel, Field
 
 from server import metrics as job_metrics
-from server.diagnosis import ErrorBlock, find_error_block
+from server.diagnosis import IMAGE_PULL, ErrorBlock, find_error_block
 from server.engine import Engine
 from server.errors import CloudJobsError
 from server.models import Event, Job, JobStatus, Pod, SanityCheckResult, utcnow
@@ -39,7 +39,6 @@ Verdict = Literal[
 MAX_EVIDENCE = 12
 T = TypeVar("T")
 QUEUE_TOO_LONG_SECONDS = 600
-_PULL = re.compile(r"ImagePullBackOff|ErrImagePull|Failed to pull image|Back-off pulling image")
 # "not by the kernel's out-of-memory killer" must not count: a kill the counter says was no OOM.
 _OOM = re.compile(
     r"OOMKilled|OOM-killed|(?<!not by the kernel's )out[- ]of[- ]memory(?! killer)|oom-kill|most likely out of memory",
@@ -192,7 +191,7 @@ def judge(
         return "sanity_check_failed", [
             f"check {c.check_number} {c.phase}: {c.status} {c.message}" for c in failed_checks
         ] or [job.reason or ""]
-    if found := hits(_PULL):
+    if found := hits(IMAGE_PULL):
         return "image_pull", found
     if found := hits(_SPOT):
         return "spot_reclaim", found

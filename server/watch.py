@@ -19,8 +19,9 @@ import anyio
 from pydantic import BaseModel, Field
 
 from server import verdict
+from server.diagnosis import IMAGE_PULL
 from server.engine import Engine
-from server.errors import CloudJobsError, NotFound, Throttled
+from server.errors import CloudJobsError, Throttled
 from server.models import Event, Job, JobStatus, Pod
 from server.redact import mask
 from server.verdict import failing_pod
@@ -32,7 +33,6 @@ TAIL_LINES = 30
 TAIL_CHARS = 3000
 MAX_EVENTS = 12
 EVENTS_EVERY = 3  # polls between event checks while a job has not started (image-pull detection)
-_PULL = re.compile(r"ImagePullBackOff|ErrImagePull|Failed to pull image|Back-off pulling image")
 _IMAGE = re.compile(r"(?:pull(?:ing)? image|image) \"([^\"]+)\"", re.IGNORECASE)
 WAITING = (JobStatus.CREATING, JobStatus.QUEUING)
 
@@ -291,13 +291,13 @@ async def _stop(engine: Engine, job: Job) -> Job | None:
 
 async def _image_pull(engine: Engine, job: Job, watch: Watch, now: float) -> ImagePull | None:
     """An image-pull failure seen in pod status, or in events (read every few polls before the job runs)."""
-    text = next((_pod_text(p) for p in job.pods if _PULL.search(_pod_text(p))), "")
+    text = next((_pod_text(p) for p in job.pods if IMAGE_PULL.search(_pod_text(p))), "")
     if not text and job.status in WAITING:
         if watch.polls % EVENTS_EVERY != 1:
             text = watch.pull_event  # between event reads, the last reading stands
         else:
             events = await _events(engine, job.job_id)
-            text = next((e.message for e in reversed(events) if _PULL.search(e.message)), "")
+            text = next((e.message for e in reversed(events) if IMAGE_PULL.search(e.message)), "")
     if not text:
         watch.pull_since, watch.pull_event = None, ""
         return None
@@ -316,7 +316,7 @@ def _pod_text(pod: Pod) -> str:
 async def _events(engine: Engine, job_id: str, pod_id: str | None = None) -> list[Event]:
     try:
         return await engine.provider.events(job_id, pod_id)
-    except (NotFound, CloudJobsError):
+    except CloudJobsError:
         return []
 
 

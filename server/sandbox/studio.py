@@ -63,6 +63,7 @@ import anyio
 import anyio.to_thread
 
 from server.errors import NotFound
+from server.hyperparameters import env_name
 from server.sandbox import observe, quotas
 from server.sandbox.errors import ApiError, invalid, missing
 from server.sandbox.faults import job_faults
@@ -119,7 +120,6 @@ ALGORITHM_FIELDS = frozenset(
 INSTANCE_SPEC_FIELDS = ("CPU", "GPU", "GPUType", "Memory", "SharedMemory")
 INPUT_FIELDS = ("DatasetId", "InputUri", "Name", "Options", "RoleArn", "VersionName")
 OUTPUT_FIELDS = ("DatasetId", "Name", "OutputUri", "RoleArn", "VersionName")
-HP_PREFIX = "HP_"
 HYPERPARAMETERS_FILE = "hyperparameters.json"
 DEFAULT_CHANNEL = "model"
 MAX_OUTPUT_MODELS = 100
@@ -172,10 +172,7 @@ def _count(value: Any, name: str) -> int:
     return value
 
 
-def hp_env(name: str) -> str:
-    """The variable a hyperparameter reaches the program as: ``HP_`` + its name upper-cased, every character
-    other than a letter or digit as ``_`` (the local provider's rule)."""
-    return HP_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+hp_env = env_name  # the local provider's rule (server/hyperparameters.py)
 
 
 def _hyperparameters(value: Any, envs: Mapping[str, str]) -> list[dict[str, str]]:

@@ -63,6 +63,7 @@ from pydantic import TypeAdapter
 
 from server.config import Settings
 from server.errors import InvalidRequest, NotFound
+from server.hyperparameters import env_name
 from server.models import (
     JOB_TYPES,
     METRIC_KINDS,
@@ -122,7 +123,6 @@ OUTPUT_DIR_ENV = "CLOUDJOBS_OUTPUT_DIR"
 HYPERPARAMETERS_FILE_ENV = "CLOUDJOBS_HYPERPARAMETERS_FILE"
 HYPERPARAMETERS_FILE = "hyperparameters.json"
 OUTPUTS_DIR = "outputs"
-HP_ENV_PREFIX = "HP_"
 MAX_OUTPUT_MODELS = 100  # output_models(): most files listed (newest first)
 NO_SPOT = (
     "the local provider has no spot capacity: jobs run on this machine at the price set by "
@@ -855,7 +855,7 @@ def hyperparameter_envs(hyperparameters: Mapping[str, str], envs: Mapping[str, s
             raise InvalidRequest(f"hyperparameters: invalid name {name!r}; give a non-empty name, e.g. 'lr'")
         if not isinstance(value, str) or "\0" in value:
             raise InvalidRequest(f"hyperparameters: the value of {name!r} must be a string without NUL characters")
-        var = HP_ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+        var = env_name(name)
         if var in origin:
             raise InvalidRequest(
                 f"hyperparameters: {origin[var]!r} and {name!r} both become the environment variable {var} "

@@ -33,13 +33,13 @@ import functools
 import json
 import logging
 import math
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, get_args
 
 import anyio
 
 from server.errors import InvalidRequest, NotFound
+from server.hyperparameters import HP_PREFIX, env_name
 from server.models import JobTemplate, TemplateConfig, TemplateConstraint
 from server.providers.pai import studio
 from server.providers.pai.api import PaiApi
@@ -47,7 +47,6 @@ from server.providers.pai.api import PaiApi
 logger = logging.getLogger("cloudjobs.pai.templates")
 
 SOURCE = "PAI-DLC job templates"
-HP_PREFIX = "HP_"
 HYPERPARAMETERS_ENV = "CLOUDJOBS_HYPERPARAMETERS"
 METRIC_DEFINITIONS_ENV = "CLOUDJOBS_METRIC_DEFINITIONS"
 RESERVED_ENV_PREFIX = "CLOUDJOBS_"
@@ -75,9 +74,7 @@ SCALAR_PATHS: dict[str, str] = {
 _REVERSE_PATHS = {v: k for k, v in SCALAR_PATHS.items()}
 
 
-def hp_env_name(name: str) -> str:
-    """``lr`` → ``HP_LR``; characters other than letters, digits and ``_`` become ``_``."""
-    return HP_PREFIX + re.sub(r"[^A-Za-z0-9_]", "_", name).upper()
+hp_env_name = env_name  # the one naming rule, shared with the local provider and the sandbox
 
 
 def hyperparameter_envs(hyperparameters: Mapping[str, str]) -> dict[str, str]:
