@@ -18,12 +18,12 @@ from pathlib import Path
 import anyio
 import httpx
 
-from server.config import Settings
-from server.engine import Engine
-from server.logs import Query, fetch
-from server.models import JobRequest
-from server.providers.pai.provider import PaiProvider
-from server.sandbox import SandboxSettings, serve
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.engine import Engine
+from cloudjobs_mcp.server.logs import Query, fetch
+from cloudjobs_mcp.server.models import JobRequest
+from cloudjobs_mcp.server.providers.pai.provider import PaiProvider
+from cloudjobs_mcp.server.sandbox import SandboxSettings, serve
 
 PODS = 8
 LATENCY = 0.05

@@ -8,12 +8,12 @@ from contextlib import asynccontextmanager
 
 from mcp.server import MCPServer
 
-import prompts
-from server import __version__
-from server.config import Settings
-from server.engine import Engine
-from server.providers.base import Provider
-from tools import cleanup, cost, jobs, logs, observe, specs, team, watch
+from cloudjobs_mcp import prompts
+from cloudjobs_mcp.server import __version__
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.engine import Engine
+from cloudjobs_mcp.server.providers.base import Provider
+from cloudjobs_mcp.tools import cleanup, cost, jobs, logs, observe, specs, team, watch
 
 INSTRUCTIONS = """\
 cloudjobs-mcp runs machine-learning training jobs on a cloud (or this machine) and keeps their cost safe.

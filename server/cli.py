@@ -8,7 +8,7 @@ import os
 import sys
 import warnings
 
-from server import __version__
+from cloudjobs_mcp.server import __version__
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     sandbox = sub.add_parser(
         "sandbox", help="run an offline PAI sandbox (PAI-DLC, AIWorkspace, ECS DescribePrice) on loopback"
     )
-    from server.sandbox.cli import add_arguments
+    from cloudjobs_mcp.server.sandbox.cli import add_arguments
 
     add_arguments(sandbox)
     args = parser.parse_args(argv)
@@ -41,19 +41,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     if args.command == "demo":
-        from server.demo import run_demo
+        from cloudjobs_mcp.server.demo import run_demo
 
         return run_demo(provider=args.provider, keep=args.keep)
     if args.command == "sandbox":
-        from server.sandbox.runner import run
+        from cloudjobs_mcp.server.sandbox.runner import run
 
         return run(args)
     return _serve(http=getattr(args, "http", False), port=getattr(args, "port", 8765))
 
 
 def _serve(*, http: bool, port: int) -> int:
-    from server.app import build_server
-    from server.errors import ConfigurationError
+    from cloudjobs_mcp.server.app import build_server
+    from cloudjobs_mcp.server.errors import ConfigurationError
 
     try:
         mcp = build_server()

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from server.errors import ConfigurationError
+from cloudjobs_mcp.server.errors import ConfigurationError
 
 PREFIX = "CLOUDJOBS_"
 PROVIDERS = ("local", "pai")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from server.errors import InvalidRequest
-from server.models import JobTemplate, TemplateConfig
+from cloudjobs_mcp.server.errors import InvalidRequest
+from cloudjobs_mcp.server.models import JobTemplate, TemplateConfig
 
 MAPS = ("envs", "hyperparameters")
 

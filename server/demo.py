@@ -55,7 +55,7 @@ async def _demo(env: dict[str, str], *, prices: bool = False) -> bool:
             return ElicitResult(action="accept", content={"confirm": True})
         return ElicitResult(action="decline")
 
-    server = StdioServerParameters(command=sys.executable, args=["-m", "server.cli", "serve"], env=env)
+    server = StdioServerParameters(command=sys.executable, args=["-m", "cloudjobs_mcp.server.cli", "serve"], env=env)
     async with Client(server, elicitation_callback=on_elicit) as client:
         tools = await client.list_tools()
         _say("Connected over stdio", "tools: " + ", ".join(t.name for t in tools.tools))
@@ -142,7 +142,7 @@ async def _demo(env: dict[str, str], *, prices: bool = False) -> bool:
 
 async def _sandbox_demo(state: str) -> bool:
     """Start a PAI sandbox in this process and run the demo's MCP server against it."""
-    from server.sandbox import SandboxSettings, serve
+    from cloudjobs_mcp.server.sandbox import SandboxSettings, serve
 
     settings = SandboxSettings(
         state_dir=Path(state) / "sandbox", creating_seconds=0.5, queuing_seconds=0.5, stop_grace_seconds=2.0

@@ -15,17 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from server import constraints
-from server.config import Settings
-from server.errors import GateRefused, InvalidRequest, NotFound, ReadOnlyMode
-from server.gate import Confirmation, Gate
-from server.models import JOB_TYPES, Job, JobRequest, JobStatus, JobTemplate, Quote, Spec, TemplateConfig
-from server.providers import LABELS, create_provider
-from server.providers.base import TAG_CREATED_BY, TAG_QUOTE_ID, Provider, TemplateBackend
-from server.templates import TemplateStore
+from cloudjobs_mcp.server import constraints
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.errors import GateRefused, InvalidRequest, NotFound, ReadOnlyMode
+from cloudjobs_mcp.server.gate import Confirmation, Gate
+from cloudjobs_mcp.server.models import JOB_TYPES, Job, JobRequest, JobStatus, JobTemplate, Quote, Spec, TemplateConfig
+from cloudjobs_mcp.server.providers import LABELS, create_provider
+from cloudjobs_mcp.server.providers.base import TAG_CREATED_BY, TAG_QUOTE_ID, Provider, TemplateBackend
+from cloudjobs_mcp.server.templates import TemplateStore
 
 if TYPE_CHECKING:
-    from server.watch import Watch
+    from cloudjobs_mcp.server.watch import Watch
 
 SPEC_CACHE_SECONDS = 300.0
 _NAME_RE = re.compile(r"^[0-9A-Za-z_.-]{1,256}$")

@@ -15,10 +15,10 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from server.config import Settings
-from server.errors import GateRefused, InvalidRequest
-from server.models import JobRequest, Quote, Spec, utcnow
-from server.sqlite import Database
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.errors import GateRefused, InvalidRequest
+from cloudjobs_mcp.server.models import JobRequest, Quote, Spec, utcnow
+from cloudjobs_mcp.server.sqlite import Database
 
 
 class Confirmation(StrEnum):

@@ -30,8 +30,8 @@ from typing import Protocol
 import anyio
 import httpx
 
-from server import __version__
-from server.errors import NotFound, ProviderError, Throttled, TransportError
+from cloudjobs_mcp.server import __version__
+from cloudjobs_mcp.server.errors import NotFound, ProviderError, Throttled, TransportError
 
 logger = logging.getLogger("cloudjobs.http")
 

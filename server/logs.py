@@ -17,11 +17,11 @@ from datetime import datetime
 import anyio
 from pydantic import BaseModel, Field
 
-from server.diagnosis import find_error_block
-from server.engine import Engine
-from server.errors import InvalidRequest
-from server.models import Job, LogPage
-from server.redact import mask
+from cloudjobs_mcp.server.diagnosis import find_error_block
+from cloudjobs_mcp.server.engine import Engine
+from cloudjobs_mcp.server.errors import InvalidRequest
+from cloudjobs_mcp.server.models import Job, LogPage
+from cloudjobs_mcp.server.redact import mask
 
 HEAD_SHARE = 0.25  # of a pod's budget, for its first lines; the rest shows its last lines
 ERROR_SHARE = 0.3  # of the whole budget, for the error block

@@ -10,9 +10,17 @@ from datetime import datetime
 import anyio
 from pydantic import BaseModel, Field
 
-from server.engine import Engine
-from server.errors import CloudJobsError, InvalidRequest
-from server.models import METRIC_KINDS, Job, JobStatus, MetricDefinition, MetricKind, MetricPoint, PodMetricSeries
+from cloudjobs_mcp.server.engine import Engine
+from cloudjobs_mcp.server.errors import CloudJobsError, InvalidRequest
+from cloudjobs_mcp.server.models import (
+    METRIC_KINDS,
+    Job,
+    JobStatus,
+    MetricDefinition,
+    MetricKind,
+    MetricPoint,
+    PodMetricSeries,
+)
 
 SERIES_POINTS = 20  # a compact series: enough to see a trend, never raw thousands of points
 IDLE_GPU_PERCENT = 10.0

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from server.errors import CloudJobsError
+from cloudjobs_mcp.server.errors import CloudJobsError
 
 BUSY_TIMEOUT_SECONDS = 30.0
 

@@ -27,9 +27,9 @@ from typing import Any, get_args
 
 import anyio.to_thread
 
-from server.errors import InvalidRequest, NotFound
-from server.models import JobTemplate, TemplateConfig, TemplateConstraint
-from server.sqlite import Database
+from cloudjobs_mcp.server.errors import InvalidRequest, NotFound
+from cloudjobs_mcp.server.models import JobTemplate, TemplateConfig, TemplateConstraint
+from cloudjobs_mcp.server.sqlite import Database
 
 SOURCE = "server state"
 DB_NAME = "templates.db"

@@ -15,12 +15,12 @@ from typing import Literal, TypeVar
 import anyio
 from pydantic import BaseModel, Field
 
-from server import metrics as job_metrics
-from server.diagnosis import IMAGE_PULL, ErrorBlock, find_error_block
-from server.engine import Engine
-from server.errors import CloudJobsError
-from server.models import Event, Job, JobStatus, Pod, SanityCheckResult, utcnow
-from server.redact import mask
+from cloudjobs_mcp.server import metrics as job_metrics
+from cloudjobs_mcp.server.diagnosis import IMAGE_PULL, ErrorBlock, find_error_block
+from cloudjobs_mcp.server.engine import Engine
+from cloudjobs_mcp.server.errors import CloudJobsError
+from cloudjobs_mcp.server.models import Event, Job, JobStatus, Pod, SanityCheckResult, utcnow
+from cloudjobs_mcp.server.redact import mask
 
 Verdict = Literal[
     "healthy",

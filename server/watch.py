@@ -18,13 +18,13 @@ from typing import Literal
 import anyio
 from pydantic import BaseModel, Field
 
-from server import verdict
-from server.diagnosis import IMAGE_PULL
-from server.engine import Engine
-from server.errors import CloudJobsError, Throttled
-from server.models import Event, Job, JobStatus, Pod
-from server.redact import mask
-from server.verdict import failing_pod
+from cloudjobs_mcp.server import verdict
+from cloudjobs_mcp.server.diagnosis import IMAGE_PULL
+from cloudjobs_mcp.server.engine import Engine
+from cloudjobs_mcp.server.errors import CloudJobsError, Throttled
+from cloudjobs_mcp.server.models import Event, Job, JobStatus, Pod
+from cloudjobs_mcp.server.redact import mask
+from cloudjobs_mcp.server.verdict import failing_pod
 
 Outcome = Literal["succeeded", "failed", "stopped", "still_running", "timed_out", "image_pull_failed", "queue_timeout"]
 ProgressFn = Callable[[float, float, str], Awaitable[None]]

@@ -13,9 +13,9 @@ from mcp import Client
 from mcp.client import ClientRequestContext
 from mcp.types import CallToolResult, ElicitRequestFormParams, ElicitRequestParams, ElicitResult
 
-from server.app import build_server
-from server.config import Settings
-from server.providers.local.executor import Executor, pod_process_alive
+from cloudjobs_mcp.server.app import build_server
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.providers.local.executor import Executor, pod_process_alive
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 
-from server.config import Settings
-from server.providers.base import TAG_CREATED_BY, TAG_QUOTE_ID
-from server.providers.pai import signing
-from server.providers.pai.credentials import Credentials
-from server.providers.pai.provider import PaiProvider
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.providers.base import TAG_CREATED_BY, TAG_QUOTE_ID
+from cloudjobs_mcp.server.providers.pai import signing
+from cloudjobs_mcp.server.providers.pai.credentials import Credentials
+from cloudjobs_mcp.server.providers.pai.provider import PaiProvider
 
 DLC = "https://pai-dlc.cn-hangzhou.aliyuncs.com"
 AIWS = "https://aiworkspace.cn-hangzhou.aliyuncs.com"

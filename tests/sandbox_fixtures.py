@@ -23,12 +23,12 @@ import anyio
 import httpx
 from mcp import Client
 
-from server.app import build_server
-from server.config import Settings
-from server.http import USER_AGENT, RetryPolicy
-from server.providers.pai import signing
-from server.providers.pai.provider import PaiProvider
-from server.sandbox import AccessKey, RunningSandbox, SandboxSettings, serve
+from cloudjobs_mcp.server.app import build_server
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.http import USER_AGENT, RetryPolicy
+from cloudjobs_mcp.server.providers.pai import signing
+from cloudjobs_mcp.server.providers.pai.provider import PaiProvider
+from cloudjobs_mcp.server.sandbox import AccessKey, RunningSandbox, SandboxSettings, serve
 from tests.conftest import Asker, call, create_args, quote
 
 FAST_POLICY = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.05, max_total=10.0, max_retry_after=0.5)

@@ -14,7 +14,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from server import __version__
+from cloudjobs_mcp.server import __version__
 
 pytestmark = pytest.mark.anyio
 SCRIPT = Path(sys.executable).parent / "cloudjobs-mcp"

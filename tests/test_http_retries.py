@@ -10,8 +10,8 @@ import pytest
 import respx
 from pai_fixtures import DLC, Sleeps, error_response, get_job_body, json_response, make_provider
 
-from server.config import Settings
-from server.errors import (
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.errors import (
     AuthenticationError,
     NotFound,
     PermissionDenied,
@@ -19,8 +19,8 @@ from server.errors import (
     Throttled,
     TransportError,
 )
-from server.http import OutcomeUnknown, RemoteNotFound, RetryPolicy, create_client, send
-from server.providers.pai import endpoints, errormap
+from cloudjobs_mcp.server.http import OutcomeUnknown, RemoteNotFound, RetryPolicy, create_client, send
+from cloudjobs_mcp.server.providers.pai import endpoints, errormap
 
 pytestmark = pytest.mark.anyio
 

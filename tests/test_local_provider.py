@@ -20,13 +20,13 @@ from typing import Any
 import anyio
 import pytest
 
-from server.config import Settings
-from server.errors import CloudJobsError, InvalidRequest, NotFound
-from server.models import Job, JobRequest, JobStatus
-from server.providers.base import Provider
-from server.providers.local import LocalProvider
-from server.providers.local import executor as executor_module
-from server.providers.local.executor import (
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.errors import CloudJobsError, InvalidRequest, NotFound
+from cloudjobs_mcp.server.models import Job, JobRequest, JobStatus
+from cloudjobs_mcp.server.providers.base import Provider
+from cloudjobs_mcp.server.providers.local import LocalProvider
+from cloudjobs_mcp.server.providers.local import executor as executor_module
+from cloudjobs_mcp.server.providers.local.executor import (
     Executor,
     LogIndexWriter,
     LogTail,
@@ -35,8 +35,8 @@ from server.providers.local.executor import (
     read_lines,
     tail_lines,
 )
-from server.providers.local.machine import cpu_count, gpu_slug, memory_gb
-from server.providers.local.provider import pod_layout
+from cloudjobs_mcp.server.providers.local.machine import cpu_count, gpu_slug, memory_gb
+from cloudjobs_mcp.server.providers.local.provider import pod_layout
 
 pytestmark = pytest.mark.anyio
 

@@ -20,15 +20,15 @@ import anyio
 import pytest
 from fake_nvidia_smi import H100, install_fake_nvidia_smi
 
-from server.config import Settings
-from server.errors import InvalidRequest, NotFound
-from server.models import Job, JobRequest, JobStatus, Spec
-from server.providers.local import LocalProvider
-from server.providers.local import metrics as metrics_module
-from server.providers.local.executor import Capacity, Executor, PodSpec, Resources, SanityOptions
-from server.providers.local.machine import cpu_count
-from server.providers.local.provider import _buckets, _thin
-from server.providers.local.sanity import first_word, parse_args
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.errors import InvalidRequest, NotFound
+from cloudjobs_mcp.server.models import Job, JobRequest, JobStatus, Spec
+from cloudjobs_mcp.server.providers.local import LocalProvider
+from cloudjobs_mcp.server.providers.local import metrics as metrics_module
+from cloudjobs_mcp.server.providers.local.executor import Capacity, Executor, PodSpec, Resources, SanityOptions
+from cloudjobs_mcp.server.providers.local.machine import cpu_count
+from cloudjobs_mcp.server.providers.local.provider import _buckets, _thin
+from cloudjobs_mcp.server.providers.local.sanity import first_word, parse_args
 
 pytestmark = pytest.mark.anyio
 

@@ -12,13 +12,13 @@ from typing import Any
 import anyio
 import pytest
 
-from server.config import Settings
-from server.errors import InvalidRequest, NotFound
-from server.models import Job, JobRequest, MetricDefinition
-from server.providers.base import TAG_CREATED_BY, Provider
-from server.providers.local import LocalProvider
-from server.providers.local.executor import Executor
-from server.providers.local.provider import hyperparameter_envs
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.errors import InvalidRequest, NotFound
+from cloudjobs_mcp.server.models import Job, JobRequest, MetricDefinition
+from cloudjobs_mcp.server.providers.base import TAG_CREATED_BY, Provider
+from cloudjobs_mcp.server.providers.local import LocalProvider
+from cloudjobs_mcp.server.providers.local.executor import Executor
+from cloudjobs_mcp.server.providers.local.provider import hyperparameter_envs
 
 pytestmark = pytest.mark.anyio
 

@@ -25,11 +25,11 @@ from pai_fixtures import (
     verify_signed,
 )
 
-from server.errors import AuthenticationError, CloudJobsError, CredentialsNotFound
-from server.models import JobRequest
-from server.providers.pai import signing
-from server.providers.pai.credentials import Credentials, DefaultCredentialsChain
-from server.providers.pai.provider import PaiProvider
+from cloudjobs_mcp.server.errors import AuthenticationError, CloudJobsError, CredentialsNotFound
+from cloudjobs_mcp.server.models import JobRequest
+from cloudjobs_mcp.server.providers.pai import signing
+from cloudjobs_mcp.server.providers.pai.credentials import Credentials, DefaultCredentialsChain
+from cloudjobs_mcp.server.providers.pai.provider import PaiProvider
 
 pytestmark = pytest.mark.anyio
 

@@ -37,12 +37,12 @@ from pai_fixtures import (
     verify_signed,
 )
 
-from server.errors import InvalidRequest, NotFound
-from server.models import JobRequest, JobStatus, MetricPoint, QueueMeta, SanityCheckResult, Spec
-from server.providers.base import TAG_CREATED_BY
-from server.providers.pai import endpoints, studio
-from server.providers.pai import provider as pai_provider
-from server.providers.pai.provider import parse_event
+from cloudjobs_mcp.server.errors import InvalidRequest, NotFound
+from cloudjobs_mcp.server.models import JobRequest, JobStatus, MetricPoint, QueueMeta, SanityCheckResult, Spec
+from cloudjobs_mcp.server.providers.base import TAG_CREATED_BY
+from cloudjobs_mcp.server.providers.pai import endpoints, studio
+from cloudjobs_mcp.server.providers.pai import provider as pai_provider
+from cloudjobs_mcp.server.providers.pai.provider import parse_event
 
 pytestmark = pytest.mark.anyio
 
@@ -780,6 +780,6 @@ async def test_seed_000_and_001_versus_the_real_api() -> None:
 
 
 def provider_api_type() -> type:
-    from server.providers.pai.api import PaiApi
+    from cloudjobs_mcp.server.providers.pai.api import PaiApi
 
     return PaiApi

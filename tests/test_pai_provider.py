@@ -33,12 +33,12 @@ from pai_fixtures import (
     workspace,
 )
 
-from server.errors import InvalidRequest, NotFound, PermissionDenied
-from server.http import OutcomeUnknown
-from server.models import JobRequest, JobStatus, Spec
-from server.providers.base import TAG_CREATED_BY, TAG_QUOTE_ID, Provider
-from server.providers.pai import PaiProvider, images
-from server.providers.pai.provider import DEFAULT_WORKSPACE_DISPLAY_NAME, DEFAULT_WORKSPACE_NAME, job_from
+from cloudjobs_mcp.server.errors import InvalidRequest, NotFound, PermissionDenied
+from cloudjobs_mcp.server.http import OutcomeUnknown
+from cloudjobs_mcp.server.models import JobRequest, JobStatus, Spec
+from cloudjobs_mcp.server.providers.base import TAG_CREATED_BY, TAG_QUOTE_ID, Provider
+from cloudjobs_mcp.server.providers.pai import PaiProvider, images
+from cloudjobs_mcp.server.providers.pai.provider import DEFAULT_WORKSPACE_DISPLAY_NAME, DEFAULT_WORKSPACE_NAME, job_from
 
 pytestmark = pytest.mark.anyio
 
@@ -723,8 +723,8 @@ async def test_aclose_closes_only_an_owned_client() -> None:
 
 
 async def test_create_provider_from_env_settings_uses_endpoint_overrides() -> None:
-    from server.config import Settings
-    from server.providers import create_provider
+    from cloudjobs_mcp.server.config import Settings
+    from cloudjobs_mcp.server.providers import create_provider
 
     env = {
         "CLOUDJOBS_PROVIDER": "pai",

@@ -25,10 +25,10 @@ from pai_fixtures import (
     verify_signed,
 )
 
-from server.errors import ConfigurationError
-from server.models import JobRequest
-from server.providers.pai import endpoints, signing
-from server.providers.pai.credentials import Credentials
+from cloudjobs_mcp.server.errors import ConfigurationError
+from cloudjobs_mcp.server.models import JobRequest
+from cloudjobs_mcp.server.providers.pai import endpoints, signing
+from cloudjobs_mcp.server.providers.pai.credentials import Credentials
 
 pytestmark = pytest.mark.anyio
 

@@ -38,11 +38,11 @@ from pai_fixtures import (
     verify_signed,
 )
 
-from server.errors import InvalidRequest, NotFound
-from server.models import JobRequest, JobStatus, MetricDefinition, Spec, TemplateConfig
-from server.providers.base import TemplateBackend
-from server.providers.pai import provider as pai_provider
-from server.providers.pai import templates as pai_templates
+from cloudjobs_mcp.server.errors import InvalidRequest, NotFound
+from cloudjobs_mcp.server.models import JobRequest, JobStatus, MetricDefinition, Spec, TemplateConfig
+from cloudjobs_mcp.server.providers.base import TemplateBackend
+from cloudjobs_mcp.server.providers.pai import provider as pai_provider
+from cloudjobs_mcp.server.providers.pai import templates as pai_templates
 
 pytestmark = pytest.mark.anyio
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 import respx
 
-from server.providers.pai.credentials import Credentials
-from server.providers.pai.provider import PaiProvider
+from cloudjobs_mcp.server.providers.pai.credentials import Credentials
+from cloudjobs_mcp.server.providers.pai.provider import PaiProvider
 from tests import pai_fixtures as fx
 from tests.conftest import Asker, call, call_error, connect, create_args, make_settings, quote, wait_done
 

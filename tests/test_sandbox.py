@@ -17,10 +17,10 @@ import anyio
 import httpx
 import pytest
 
-from server.http import RetryPolicy
-from server.sandbox import AccessKey, generate_sts_credential
-from server.sandbox.auth import NonceCache
-from server.sandbox.catalog import SPECS
+from cloudjobs_mcp.server.http import RetryPolicy
+from cloudjobs_mcp.server.sandbox import AccessKey, generate_sts_credential
+from cloudjobs_mcp.server.sandbox.auth import NonceCache
+from cloudjobs_mcp.server.sandbox.catalog import SPECS
 from tests.conftest import Asker, call, call_error, create_args, error_text, quote
 from tests.sandbox_fixtures import pai_client, running_sandbox, signed_call
 
@@ -314,7 +314,7 @@ async def test_signature_date_and_nonce_checks(tmp_path):
         assert (unsigned.status_code, unsigned.json()["Code"]) == (400, "IncompleteSignature")
 
         # The official SDK's URLs encode spaces as '+', the signature as '%20': both verify.
-        from server.providers.pai import signing
+        from cloudjobs_mcp.server.providers.pai import signing
 
         query = {"DisplayName": "a b", "PageSize": "5"}
         headers = signing.sign_headers(
@@ -584,7 +584,7 @@ def test_the_sandbox_command_serves_until_interrupted(tmp_path):
         assert env["CLOUDJOBS_PAI_ENDPOINT_ECS"] == url == env["CLOUDJOBS_PAI_ENDPOINT_AIWORKSPACE"]
         assert env["ALIBABA_CLOUD_ACCESS_KEY_ID"].startswith("LTAI5t")
 
-        from server.providers.pai import signing
+        from cloudjobs_mcp.server.providers.pai import signing
 
         host = url.removeprefix("http://")
         headers = signing.sign_headers(

@@ -13,9 +13,9 @@ import anyio
 import httpx
 import pytest
 
-from server.sandbox.cli import add_arguments
-from server.sandbox.faults import Faults
-from server.sandbox.runner import apply_fault_flags
+from cloudjobs_mcp.server.sandbox.cli import add_arguments
+from cloudjobs_mcp.server.sandbox.faults import Faults
+from cloudjobs_mcp.server.sandbox.runner import apply_fault_flags
 from tests.conftest import call, create_args, quote, wait_done
 from tests.sandbox_fixtures import create_job, pai_client, running_sandbox, signed_call, status_of, until
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import anyio
 import pytest
 
-from server.sandbox import catalog, spot
+from cloudjobs_mcp.server.sandbox import catalog, spot
 from tests.sandbox_fixtures import running_sandbox, signed_call, status_of, until
 
 pytestmark = pytest.mark.anyio

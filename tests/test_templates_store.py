@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from server.errors import InvalidRequest, NotFound
-from server.models import TemplateConfig
-from server.templates import TemplateStore
+from cloudjobs_mcp.server.errors import InvalidRequest, NotFound
+from cloudjobs_mcp.server.models import TemplateConfig
+from cloudjobs_mcp.server.templates import TemplateStore
 
 pytestmark = pytest.mark.anyio
 

@@ -9,9 +9,9 @@ import anyio
 import pytest
 from mcp import Client
 
-from server.app import build_server
-from server.models import JobRequest
-from server.providers.local import LocalProvider
+from cloudjobs_mcp.server.app import build_server
+from cloudjobs_mcp.server.models import JobRequest
+from cloudjobs_mcp.server.providers.local import LocalProvider
 from tests.conftest import Asker, call, connect, create_args, quote, smallest_cpu_spec, wait_done
 
 pytestmark = pytest.mark.anyio

@@ -10,8 +10,8 @@ from typing import Any
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
-from server.engine import Engine
-from server.errors import CloudJobsError
+from cloudjobs_mcp.server.engine import Engine
+from cloudjobs_mcp.server.errors import CloudJobsError
 
 log = logging.getLogger("cloudjobs.tools")
 

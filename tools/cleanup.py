@@ -10,11 +10,11 @@ from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, Elicitati
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from server.config import Settings
-from server.errors import CloudJobsError
-from server.models import Job, JobStatus, utcnow
-from server.watch import until_terminal
-from tools._common import engine_of, tool_errors
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.errors import CloudJobsError
+from cloudjobs_mcp.server.models import Job, JobStatus, utcnow
+from cloudjobs_mcp.server.watch import until_terminal
+from cloudjobs_mcp.tools._common import engine_of, tool_errors
 
 CleanupKind = Literal["would_stop", "would_delete", "would_stop_and_delete", "stopped", "deleted", "skipped", "error"]
 MAX_JOBS = 100

@@ -9,9 +9,9 @@ from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from server.config import Settings
-from server.models import JobType, Quote
-from tools._common import engine_of, tool_errors
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.models import JobType, Quote
+from cloudjobs_mcp.tools._common import engine_of, tool_errors
 
 
 class QuoteResult(Quote):

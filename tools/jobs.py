@@ -15,11 +15,11 @@ from mcp.server.mcpserver import (
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from server.config import Settings
-from server.errors import GateRefused
-from server.gate import Confirmation, money
-from server.models import Job, JobRequest, JobStatus, JobType, MetricDefinition
-from tools._common import engine_of, tool_errors
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.errors import GateRefused
+from cloudjobs_mcp.server.gate import Confirmation, money
+from cloudjobs_mcp.server.models import Job, JobRequest, JobStatus, JobType, MetricDefinition
+from cloudjobs_mcp.tools._common import engine_of, tool_errors
 
 MAX_PODS_SHOWN = 32
 

@@ -11,11 +11,11 @@ from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from server import logs
-from server.config import Settings
-from server.errors import CloudJobsError
-from server.logs import JobLogs
-from tools._common import engine_of, tool_errors
+from cloudjobs_mcp.server import logs
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.errors import CloudJobsError
+from cloudjobs_mcp.server.logs import JobLogs
+from cloudjobs_mcp.tools._common import engine_of, tool_errors
 
 
 def register(mcp: MCPServer, settings: Settings) -> None:

@@ -10,15 +10,15 @@ from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from server import metrics as usage
-from server import verdict
-from server.config import Settings
-from server.engine import check_job_id
-from server.metrics import JobMetrics, MetricDefinition
-from server.models import Event, MetricKind, SanityCheckResult, WorkloadInfo
-from server.redact import mask
-from server.verdict import Diagnosis
-from tools._common import engine_of, tool_errors
+from cloudjobs_mcp.server import metrics as usage
+from cloudjobs_mcp.server import verdict
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.engine import check_job_id
+from cloudjobs_mcp.server.metrics import JobMetrics, MetricDefinition
+from cloudjobs_mcp.server.models import Event, MetricKind, SanityCheckResult, WorkloadInfo
+from cloudjobs_mcp.server.redact import mask
+from cloudjobs_mcp.server.verdict import Diagnosis
+from cloudjobs_mcp.tools._common import engine_of, tool_errors
 
 READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
 

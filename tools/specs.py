@@ -9,9 +9,9 @@ from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from server.config import Settings
-from server.models import Accelerator, Image, Spec
-from tools._common import engine_of, tool_errors
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.models import Accelerator, Image, Spec
+from cloudjobs_mcp.tools._common import engine_of, tool_errors
 
 SortKey = Literal["CPU", "GPU", "Memory", "Price"]
 _SORT = {
@@ -89,7 +89,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         accl/ngc variants, newest first). Optional: create_training_job resolves the image itself from
         the spec; use this to show or pin the image. On the local provider it explains that jobs run in
         the host's Python environment."""
-        from server.engine import check_job_type
+        from cloudjobs_mcp.server.engine import check_job_type
 
         with tool_errors():
             check_job_type(job_type)

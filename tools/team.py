@@ -10,14 +10,14 @@ from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from server import constraints as template_rules
-from server.config import Settings
-from server.engine import check_job_id
-from server.errors import CloudJobsError, InvalidRequest
-from server.metrics import DEFAULT_DEFINITIONS, compile_definitions, downsample, parse_training_metrics
-from server.models import JobTemplate, OutputModels, TemplateConfig, TemplateConstraint
-from tools._common import engine_of, tool_errors
-from tools.jobs import JobView, view
+from cloudjobs_mcp.server import constraints as template_rules
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.engine import check_job_id
+from cloudjobs_mcp.server.errors import CloudJobsError, InvalidRequest
+from cloudjobs_mcp.server.metrics import DEFAULT_DEFINITIONS, compile_definitions, downsample, parse_training_metrics
+from cloudjobs_mcp.server.models import JobTemplate, OutputModels, TemplateConfig, TemplateConstraint
+from cloudjobs_mcp.tools._common import engine_of, tool_errors
+from cloudjobs_mcp.tools.jobs import JobView, view
 
 READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True)

@@ -10,10 +10,10 @@ from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from server import watch
-from server.config import Settings
-from server.watch import Limits, WaitResult
-from tools._common import engine_of, tool_errors
+from cloudjobs_mcp.server import watch
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.watch import Limits, WaitResult
+from cloudjobs_mcp.tools._common import engine_of, tool_errors
 
 DEFAULT_MAX_WAIT = 45.0  # below the 60 s request timeout many MCP clients use
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the local supervisor imports this package: keep its start-up free of pydantic
-    from server.config import Settings
-    from server.providers.base import Provider
+    from cloudjobs_mcp.server.config import Settings
+    from cloudjobs_mcp.server.providers.base import Provider
 
 # What a quote's display calls each platform.
 LABELS = {"local": "Local machine", "pai": "PAI-DLC"}
@@ -15,11 +15,11 @@ LABELS = {"local": "Local machine", "pai": "PAI-DLC"}
 def create_provider(settings: Settings) -> Provider:
     """The provider CLOUDJOBS_PROVIDER names, imported lazily: no platform loads another's code."""
     if settings.provider == "local":
-        from server.providers.local import LocalProvider
+        from cloudjobs_mcp.server.providers.local import LocalProvider
 
         return LocalProvider(settings)
     if settings.provider == "pai":
-        from server.providers.pai import PaiProvider
+        from cloudjobs_mcp.server.providers.pai import PaiProvider
 
         return PaiProvider(settings)
     raise AssertionError(f"unhandled provider {settings.provider}")  # Settings validates the name

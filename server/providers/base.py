@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from server.models import (
+from cloudjobs_mcp.server.models import (
     Accelerator,
     Event,
     Image,

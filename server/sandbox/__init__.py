@@ -9,7 +9,7 @@ the CPU, their GPU metrics are synthetic; images are recorded, not pulled) with 
 and pre-flight sanity checks; faults are injected per instance through ``sandbox.faults`` (throttling,
 503s, latency, image pulls, queues, failing sanity checks, idle GPUs, spot reclaims, quota queues).
 
-    from server.sandbox import Sandbox, SandboxSettings, serve
+    from cloudjobs_mcp.server.sandbox import Sandbox, SandboxSettings, serve
 
     async with serve(SandboxSettings(state_dir=tmp)) as running:
         running.url              # http://127.0.0.1:PORT: every pai_endpoint_* override
@@ -31,10 +31,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from server.sandbox.app import CallRecord, Sandbox, create_app
-    from server.sandbox.faults import Faults, JobFault, RequestFault, register
-    from server.sandbox.runner import RunningSandbox, serve
-    from server.sandbox.settings import AccessKey, SandboxSettings, generate_access_key, generate_sts_credential
+    from cloudjobs_mcp.server.sandbox.app import CallRecord, Sandbox, create_app
+    from cloudjobs_mcp.server.sandbox.faults import Faults, JobFault, RequestFault, register
+    from cloudjobs_mcp.server.sandbox.runner import RunningSandbox, serve
+    from cloudjobs_mcp.server.sandbox.settings import (
+        AccessKey,
+        SandboxSettings,
+        generate_access_key,
+        generate_sts_credential,
+    )
 
 # Imported on first use, so that ``cloudjobs-mcp serve`` does not load the sandbox (Starlette, uvicorn).
 _EXPORTS = {
@@ -72,5 +77,5 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'server.sandbox' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"server.sandbox.{module}"), name)
+        raise AttributeError(f"module 'cloudjobs_mcp.server.sandbox' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"cloudjobs_mcp.server.sandbox.{module}"), name)

@@ -91,13 +91,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server.errors import CloudJobsError, NotFound
-from server.providers.local.executor import Capacity, Executor, PodSpec, Resources, RunState, SanityCheck
-from server.providers.local.sanity import SanityOptions
-from server.providers.pai import endpoints, signing
-from server.sandbox import catalog, observe, spot
-from server.sandbox.auth import Authenticator
-from server.sandbox.errors import (
+from cloudjobs_mcp.server.errors import CloudJobsError, NotFound
+from cloudjobs_mcp.server.providers.local.executor import Capacity, Executor, PodSpec, Resources, RunState, SanityCheck
+from cloudjobs_mcp.server.providers.local.sanity import SanityOptions
+from cloudjobs_mcp.server.providers.pai import endpoints, signing
+from cloudjobs_mcp.server.sandbox import catalog, observe, spot
+from cloudjobs_mcp.server.sandbox.auth import Authenticator
+from cloudjobs_mcp.server.sandbox.errors import (
     ApiError,
     error_body,
     invalid,
@@ -106,8 +106,8 @@ from server.sandbox.errors import (
     new_request_id,
     not_found_action,
 )
-from server.sandbox.faults import JOB_FAULTS, Call, Faults, JobFault, job_faults
-from server.sandbox.jobs import (
+from cloudjobs_mcp.server.sandbox.faults import JOB_FAULTS, Call, Faults, JobFault, job_faults
+from cloudjobs_mcp.server.sandbox.jobs import (
     SANITY_PHASES,
     JobRecord,
     JobView,
@@ -124,9 +124,9 @@ from server.sandbox.jobs import (
     unknown_quota,
     validate_create,
 )
-from server.sandbox.settings import AccessKey, SandboxSettings, generate_access_key
-from server.sandbox.store import Store, TrainingJob, Workspace, workspace_item
-from server.sandbox.studio import (
+from cloudjobs_mcp.server.sandbox.settings import AccessKey, SandboxSettings, generate_access_key
+from cloudjobs_mcp.server.sandbox.store import Store, TrainingJob, Workspace, workspace_item
+from cloudjobs_mcp.server.sandbox.studio import (
     DEFAULT_CHANNEL,
     HYPERPARAMETERS_FILE,
     StudioApi,
@@ -134,8 +134,8 @@ from server.sandbox.studio import (
     new_training_job_id,
     validate_training,
 )
-from server.sandbox.tags import TagApi
-from server.sandbox.templates import TemplateApi
+from cloudjobs_mcp.server.sandbox.tags import TagApi
+from cloudjobs_mcp.server.sandbox.templates import TemplateApi
 
 logger = logging.getLogger("cloudjobs.sandbox")
 

@@ -27,9 +27,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
-from server.providers.pai import signing
-from server.sandbox.errors import ApiError
-from server.sandbox.settings import AccessKey
+from cloudjobs_mcp.server.providers.pai import signing
+from cloudjobs_mcp.server.sandbox.errors import ApiError
+from cloudjobs_mcp.server.sandbox.settings import AccessKey
 
 REQUIRED_SIGNED = (
     "host",

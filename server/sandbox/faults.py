@@ -51,10 +51,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import anyio
 import anyio.to_thread
 
-from server.errors import NotFound
-from server.providers.local.executor import MAX_RUNTIME_EXCEEDED
-from server.sandbox.errors import ApiError
-from server.sandbox.jobs import (
+from cloudjobs_mcp.server.errors import NotFound
+from cloudjobs_mcp.server.providers.local.executor import MAX_RUNTIME_EXCEEDED
+from cloudjobs_mcp.server.sandbox.errors import ApiError
+from cloudjobs_mcp.server.sandbox.jobs import (
     NAMESPACE,
     SANITY_CHECK_FAILED,
     SANITY_PHASES,
@@ -65,7 +65,7 @@ from server.sandbox.jobs import (
 )
 
 if TYPE_CHECKING:
-    from server.sandbox.app import Sandbox
+    from cloudjobs_mcp.server.sandbox.app import Sandbox
 
 F = TypeVar("F", bound="RequestFault | JobFault")
 REQUEST_FAULTS: dict[str, type[RequestFault]] = {}

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from server.providers.local.executor import MAX_RUNTIME_EXCEEDED, STOPPED_BY_USER, RunState, SanityCheck
-from server.sandbox.catalog import EcsSpec, spec_by_type
-from server.sandbox.errors import ApiError, invalid, missing
+from cloudjobs_mcp.server.providers.local.executor import MAX_RUNTIME_EXCEEDED, STOPPED_BY_USER, RunState, SanityCheck
+from cloudjobs_mcp.server.sandbox.catalog import EcsSpec, spec_by_type
+from cloudjobs_mcp.server.sandbox.errors import ApiError, invalid, missing
 
 JOB_TYPES = (
     "TFJob",

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from server.errors import NotFound
-from server.providers.local.executor import Executor, SanityCheck
-from server.sandbox.errors import ApiError, invalid, missing
-from server.sandbox.faults import JobFault
-from server.sandbox.jobs import JobView, iso_checked, parse_iso, sanity_phases
+from cloudjobs_mcp.server.errors import NotFound
+from cloudjobs_mcp.server.providers.local.executor import Executor, SanityCheck
+from cloudjobs_mcp.server.sandbox.errors import ApiError, invalid, missing
+from cloudjobs_mcp.server.sandbox.faults import JobFault
+from cloudjobs_mcp.server.sandbox.jobs import JobView, iso_checked, parse_iso, sanity_phases
 
 # MetricType → the executor's metric kind (None: accepted, not measured).
 METRIC_TYPES: dict[str, str | None] = {

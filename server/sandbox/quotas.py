@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from server.sandbox.faults import QuotaQueue, job_faults
-from server.sandbox.jobs import JobView, iso, requests
+from cloudjobs_mcp.server.sandbox.faults import QuotaQueue, job_faults
+from cloudjobs_mcp.server.sandbox.jobs import JobView, iso, requests
 
 QUEUE_STRATEGY = "PaiStrategyIntelligent"
 ENQUEUED, DEQUEUED, WITHDRAWN = "Enqueued", "Dequeued", "Withdrawn"

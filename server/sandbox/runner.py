@@ -17,9 +17,9 @@ from typing import Any
 
 import anyio
 
-from server.sandbox.app import Sandbox
-from server.sandbox.faults import Faults
-from server.sandbox.settings import AccessKey, SandboxSettings, load_or_create_keys
+from cloudjobs_mcp.server.sandbox.app import Sandbox
+from cloudjobs_mcp.server.sandbox.faults import Faults
+from cloudjobs_mcp.server.sandbox.settings import AccessKey, SandboxSettings, load_or_create_keys
 
 KEYS_FILE = "sandbox-keys.json"
 

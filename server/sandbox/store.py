@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from server.providers.local.store import Database
-from server.sandbox.jobs import JobRecord, PodPlan, iso
+from cloudjobs_mcp.server.providers.local.store import Database
+from cloudjobs_mcp.server.sandbox.jobs import JobRecord, PodPlan, iso
 
 SCHEMA: tuple[str, ...] = (
     """

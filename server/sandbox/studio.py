@@ -62,12 +62,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from server.errors import NotFound
-from server.hyperparameters import env_name
-from server.sandbox import observe, quotas
-from server.sandbox.errors import ApiError, invalid, missing
-from server.sandbox.faults import job_faults
-from server.sandbox.jobs import (
+from cloudjobs_mcp.server.errors import NotFound
+from cloudjobs_mcp.server.hyperparameters import env_name
+from cloudjobs_mcp.server.sandbox import observe, quotas
+from cloudjobs_mcp.server.sandbox.errors import ApiError, invalid, missing
+from cloudjobs_mcp.server.sandbox.faults import job_faults
+from cloudjobs_mcp.server.sandbox.jobs import (
     DISPLAY_NAME,
     JOB_SETTINGS_FIELDS,
     JOB_TYPES,
@@ -78,10 +78,10 @@ from server.sandbox.jobs import (
     iso,
     parse_iso,
 )
-from server.sandbox.store import TrainingJob
+from cloudjobs_mcp.server.sandbox.store import TrainingJob
 
 if TYPE_CHECKING:
-    from server.sandbox.app import Ctx, Sandbox
+    from cloudjobs_mcp.server.sandbox.app import Ctx, Sandbox
 
 STATUS = {
     "Creating": "Creating",

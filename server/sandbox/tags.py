@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from server.sandbox.errors import ApiError, invalid, missing
-from server.sandbox.jobs import JobRecord
+from cloudjobs_mcp.server.sandbox.errors import ApiError, invalid, missing
+from cloudjobs_mcp.server.sandbox.jobs import JobRecord
 
 if TYPE_CHECKING:
-    from server.sandbox.app import Ctx, Sandbox
+    from cloudjobs_mcp.server.sandbox.app import Ctx, Sandbox
 
 RESOURCE_TYPE = "Job"
 MAX_RESOURCES = 50

@@ -41,11 +41,11 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from server.sandbox.errors import ApiError, invalid, missing
-from server.sandbox.jobs import iso
+from cloudjobs_mcp.server.sandbox.errors import ApiError, invalid, missing
+from cloudjobs_mcp.server.sandbox.jobs import iso
 
 if TYPE_CHECKING:
-    from server.sandbox.app import Ctx, Sandbox
+    from cloudjobs_mcp.server.sandbox.app import Ctx, Sandbox
 
 CONSTRAINT_TYPES = ("locked", "overridable", "required")
 MERGED_MAPS = ("Envs", "Settings")

@@ -13,19 +13,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from server.providers.local.executor import Executor
-    from server.providers.local.provider import LocalProvider
+    from cloudjobs_mcp.server.providers.local.executor import Executor
+    from cloudjobs_mcp.server.providers.local.provider import LocalProvider
 
 __all__ = ["Executor", "LocalProvider"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "LocalProvider":
-        from server.providers.local.provider import LocalProvider
+        from cloudjobs_mcp.server.providers.local.provider import LocalProvider
 
         return LocalProvider
     if name == "Executor":
-        from server.providers.local.executor import Executor
+        from cloudjobs_mcp.server.providers.local.executor import Executor
 
         return Executor
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

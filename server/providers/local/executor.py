@@ -110,27 +110,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, overload
 
-from server.errors import CloudJobsError, InvalidRequest, NotFound
-from server.providers.local import scheduler
-from server.providers.local.metrics import DEFAULT_INTERVAL_SECONDS, KINDS, MIN_INTERVAL_SECONDS
+from cloudjobs_mcp.server.errors import CloudJobsError, InvalidRequest, NotFound
+from cloudjobs_mcp.server.providers.local import scheduler
+from cloudjobs_mcp.server.providers.local.metrics import DEFAULT_INTERVAL_SECONDS, KINDS, MIN_INTERVAL_SECONDS
 
 # Re-exported: callers (the provider, the supervisor, a sandbox) import these from here.
-from server.providers.local.sanity import SanityOptions as SanityOptions
-from server.providers.local.scheduler import DEFAULT_PRIORITY as DEFAULT_PRIORITY
-from server.providers.local.scheduler import INSUFFICIENT_RESOURCES as INSUFFICIENT_RESOURCES
-from server.providers.local.scheduler import Capacity as Capacity
-from server.providers.local.scheduler import Resources as Resources
-from server.providers.local.store import CREATING as CREATING
-from server.providers.local.store import EXECUTOR_SCHEMA, Database, to_datetime
-from server.providers.local.store import FAILED as FAILED
-from server.providers.local.store import PENDING as PENDING
-from server.providers.local.store import QUEUING as QUEUING
-from server.providers.local.store import RUNNING as RUNNING
-from server.providers.local.store import STOPPED as STOPPED
-from server.providers.local.store import STOPPING as STOPPING
-from server.providers.local.store import SUCCEEDED as SUCCEEDED
-from server.providers.local.store import TERMINAL as TERMINAL
-from server.providers.local.store import record_event as record_event
+from cloudjobs_mcp.server.providers.local.sanity import SanityOptions as SanityOptions
+from cloudjobs_mcp.server.providers.local.scheduler import DEFAULT_PRIORITY as DEFAULT_PRIORITY
+from cloudjobs_mcp.server.providers.local.scheduler import INSUFFICIENT_RESOURCES as INSUFFICIENT_RESOURCES
+from cloudjobs_mcp.server.providers.local.scheduler import Capacity as Capacity
+from cloudjobs_mcp.server.providers.local.scheduler import Resources as Resources
+from cloudjobs_mcp.server.providers.local.store import CREATING as CREATING
+from cloudjobs_mcp.server.providers.local.store import EXECUTOR_SCHEMA, Database, to_datetime
+from cloudjobs_mcp.server.providers.local.store import FAILED as FAILED
+from cloudjobs_mcp.server.providers.local.store import PENDING as PENDING
+from cloudjobs_mcp.server.providers.local.store import QUEUING as QUEUING
+from cloudjobs_mcp.server.providers.local.store import RUNNING as RUNNING
+from cloudjobs_mcp.server.providers.local.store import STOPPED as STOPPED
+from cloudjobs_mcp.server.providers.local.store import STOPPING as STOPPING
+from cloudjobs_mcp.server.providers.local.store import SUCCEEDED as SUCCEEDED
+from cloudjobs_mcp.server.providers.local.store import TERMINAL as TERMINAL
+from cloudjobs_mcp.server.providers.local.store import record_event as record_event
 
 # reason_code values.
 STOPPED_BY_USER = "JobStoppedByUser"
@@ -143,7 +143,7 @@ SUPERVISOR_ERROR = "SupervisorError"
 
 RUN_ENV = "CLOUDJOBS_RUN_ID"
 SCRUBBED_ENV_PREFIXES: tuple[str, ...] = ("ALIBABA_CLOUD_", "ALICLOUD_", "ALIYUN_", "CLOUDJOBS_")
-SUPERVISOR_MODULE = "server.providers.local.supervisor"
+SUPERVISOR_MODULE = "cloudjobs_mcp.server.providers.local.supervisor"
 # A run with no supervisor PID this long after creation lost its launcher (it crashed mid-launch).
 LAUNCH_TIMEOUT_SECONDS = 60.0
 DEFAULT_TAIL_BYTES = 8 * 1024 * 1024  # most bytes read for a log's last N lines
@@ -625,12 +625,6 @@ def check_env(env: Mapping[str, str], what: str = "envs") -> None:
             raise InvalidRequest(f"{what}: the value of {key} must be a string without NUL characters")
 
 
-def _package_root() -> str:
-    import server
-
-    return str(Path(server.__file__).resolve().parent.parent)
-
-
 # --------------------------------------------------------------------------------------------------------
 
 
@@ -813,8 +807,6 @@ class Executor:
 
     def _start_supervisor(self, run_id: str, run_dir: Path, payload: Mapping[str, object]) -> int:
         env = base_env(True)
-        root = _package_root()
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         cmd = [sys.executable, "-m", SUPERVISOR_MODULE, "--db", str(self.db.path), "--run", run_id]
         with open(run_dir / "supervisor.log", "ab") as log:
             proc = subprocess.Popen(

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from server.models import Spec
+from cloudjobs_mcp.server.models import Spec
 
 CPU_PREFIX = "local.cpu-"
 GPU_PREFIX = "local.gpu-"

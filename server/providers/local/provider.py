@@ -61,10 +61,10 @@ from typing import Any
 import anyio.to_thread
 from pydantic import TypeAdapter
 
-from server.config import Settings
-from server.errors import InvalidRequest, NotFound
-from server.hyperparameters import env_name
-from server.models import (
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.errors import InvalidRequest, NotFound
+from cloudjobs_mcp.server.hyperparameters import env_name
+from cloudjobs_mcp.server.models import (
     JOB_TYPES,
     METRIC_KINDS,
     Accelerator,
@@ -88,8 +88,8 @@ from server.models import (
     SpotPricePoint,
     WorkloadInfo,
 )
-from server.providers.base import TemplateBackend
-from server.providers.local.executor import (
+from cloudjobs_mcp.server.providers.base import TemplateBackend
+from cloudjobs_mcp.server.providers.local.executor import (
     DEFAULT_PRIORITY,
     Capacity,
     Executor,
@@ -100,9 +100,9 @@ from server.providers.local.executor import (
     check_env,
     record_event,
 )
-from server.providers.local.machine import Machine, build_specs, detect_machine
-from server.providers.local.sanity import parse_args as parse_sanity_args
-from server.providers.local.store import Database, to_datetime
+from cloudjobs_mcp.server.providers.local.machine import Machine, build_specs, detect_machine
+from cloudjobs_mcp.server.providers.local.sanity import parse_args as parse_sanity_args
+from cloudjobs_mcp.server.providers.local.store import Database, to_datetime
 
 PRICE_SOURCE = "CLOUDJOBS_LOCAL_PRICE_PER_HOUR"
 # Set by the provider for every pod; a request may not set them in envs.

@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.providers.local.metrics import query_gpus
+from cloudjobs_mcp.server.providers.local.metrics import query_gpus
 
 CHECK_INIT = "CheckInit"
 DEVICE_CHECK = "DeviceCheck"

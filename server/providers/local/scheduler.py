@@ -31,7 +31,15 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 
-from server.providers.local.store import CREATING, FAILED, PENDING, QUEUING, STOPPED, TERMINAL, record_event
+from cloudjobs_mcp.server.providers.local.store import (
+    CREATING,
+    FAILED,
+    PENDING,
+    QUEUING,
+    STOPPED,
+    TERMINAL,
+    record_event,
+)
 
 INSUFFICIENT_RESOURCES = "InsufficientResources"
 DEFAULT_PRIORITY = 1

@@ -15,8 +15,8 @@ import sqlite3
 import time
 from datetime import UTC, datetime
 
-from server.sqlite import BUSY_TIMEOUT_SECONDS as BUSY_TIMEOUT_SECONDS
-from server.sqlite import Database as Database
+from cloudjobs_mcp.server.sqlite import BUSY_TIMEOUT_SECONDS as BUSY_TIMEOUT_SECONDS
+from cloudjobs_mcp.server.sqlite import Database as Database
 
 # Run statuses (DLC-like raw names), shared by the executor, its scheduler and its supervisors.
 QUEUING = "Queuing"

@@ -48,8 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from server.providers.local import scheduler
-from server.providers.local.executor import (
+from cloudjobs_mcp.server.providers.local import scheduler
+from cloudjobs_mcp.server.providers.local.executor import (
     CREATING,
     FAILED,
     LOG_INDEX_SECONDS,
@@ -74,8 +74,14 @@ from server.providers.local.executor import (
     record_event,
     signal_name,
 )
-from server.providers.local.metrics import PodTarget, Sampler, oom_kill_counter, oom_killed_since, store_points
-from server.providers.local.sanity import (
+from cloudjobs_mcp.server.providers.local.metrics import (
+    PodTarget,
+    Sampler,
+    oom_kill_counter,
+    oom_killed_since,
+    store_points,
+)
+from cloudjobs_mcp.server.providers.local.sanity import (
     CHECK_INIT,
     DEVICE_CHECK,
     SINGLE_NODE_COMM_CHECK,
@@ -87,7 +93,7 @@ from server.providers.local.sanity import (
     check_ports,
     check_workdir,
 )
-from server.providers.local.store import Database
+from cloudjobs_mcp.server.providers.local.store import Database
 
 DB_POLL_SECONDS = 0.5
 

@@ -9,7 +9,7 @@ responses → typed errors), :mod:`.api` (one method per API call), :mod:`.image
 
 from __future__ import annotations
 
-from server.providers.pai.credentials import Credentials, DefaultCredentialsChain
-from server.providers.pai.provider import PaiProvider
+from cloudjobs_mcp.server.providers.pai.credentials import Credentials, DefaultCredentialsChain
+from cloudjobs_mcp.server.providers.pai.provider import PaiProvider
 
 __all__ = ["Credentials", "DefaultCredentialsChain", "PaiProvider"]

@@ -32,12 +32,12 @@ from typing import Any
 import anyio
 import httpx
 
-from server.config import Settings
-from server.errors import ProviderError
-from server.http import RetryPolicy, send
-from server.providers.pai import endpoints, errormap, signing
-from server.providers.pai.credentials import CredentialsProvider
-from server.providers.pai.endpoints import AIWORKSPACE, DLC, ECS, PAISTUDIO, Endpoint, Product
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.errors import ProviderError
+from cloudjobs_mcp.server.http import RetryPolicy, send
+from cloudjobs_mcp.server.providers.pai import endpoints, errormap, signing
+from cloudjobs_mcp.server.providers.pai.credentials import CredentialsProvider
+from cloudjobs_mcp.server.providers.pai.endpoints import AIWORKSPACE, DLC, ECS, PAISTUDIO, Endpoint, Product
 
 logger = logging.getLogger("cloudjobs.pai.api")
 

@@ -36,9 +36,9 @@ from typing import Any, Protocol
 import anyio
 import httpx
 
-from server.errors import AuthenticationError, CredentialsNotFound, ProviderError
-from server.http import RetryPolicy, send
-from server.providers.pai import endpoints, errormap, signing
+from cloudjobs_mcp.server.errors import AuthenticationError, CredentialsNotFound, ProviderError
+from cloudjobs_mcp.server.http import RetryPolicy, send
+from cloudjobs_mcp.server.providers.pai import endpoints, errormap, signing
 
 logger = logging.getLogger("cloudjobs.pai.credentials")
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from server.errors import ConfigurationError
+from cloudjobs_mcp.server.errors import ConfigurationError
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 
-from server.errors import AuthenticationError, PermissionDenied, ProviderError, Throttled
-from server.http import RemoteNotFound
-from server.providers.pai.endpoints import Product
+from cloudjobs_mcp.server.errors import AuthenticationError, PermissionDenied, ProviderError, Throttled
+from cloudjobs_mcp.server.http import RemoteNotFound
+from cloudjobs_mcp.server.providers.pai.endpoints import Product
 
 PRODUCT_LABELS = {
     "dlc": "PAI-DLC",

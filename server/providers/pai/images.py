@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from server.models import Accelerator
+from cloudjobs_mcp.server.models import Accelerator
 
 FRAMEWORKS: dict[str, str] = {
     "PyTorchJob": "pytorch",

@@ -46,10 +46,10 @@ from typing import Any
 import anyio
 import httpx
 
-from server.config import Settings
-from server.errors import InvalidRequest, NotFound, ProviderError
-from server.http import OutcomeUnknown, RetryPolicy, create_client
-from server.models import (
+from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.errors import InvalidRequest, NotFound, ProviderError
+from cloudjobs_mcp.server.http import OutcomeUnknown, RetryPolicy, create_client
+from cloudjobs_mcp.server.models import (
     JOB_TYPES,
     Accelerator,
     Event,
@@ -69,11 +69,11 @@ from server.models import (
     SpotPricePoint,
     WorkloadInfo,
 )
-from server.providers.base import TAG_QUOTE_ID, TemplateBackend
-from server.providers.pai import images, studio, templates
-from server.providers.pai.api import PaiApi, QueryValue
-from server.providers.pai.credentials import Credentials, CredentialsProvider, as_provider
-from server.providers.pai.studio import check_job_id, is_training_job
+from cloudjobs_mcp.server.providers.base import TAG_QUOTE_ID, TemplateBackend
+from cloudjobs_mcp.server.providers.pai import images, studio, templates
+from cloudjobs_mcp.server.providers.pai.api import PaiApi, QueryValue
+from cloudjobs_mcp.server.providers.pai.credentials import Credentials, CredentialsProvider, as_provider
+from cloudjobs_mcp.server.providers.pai.studio import check_job_id, is_training_job
 
 logger = logging.getLogger("cloudjobs.pai")
 

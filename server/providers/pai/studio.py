@@ -20,8 +20,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from server.errors import InvalidRequest
-from server.models import Job, JobStatus, MetricPoint, OutputModel, OutputModels, Pod, QueueMeta, SanityCheckResult
+from cloudjobs_mcp.server.errors import InvalidRequest
+from cloudjobs_mcp.server.models import (
+    Job,
+    JobStatus,
+    MetricPoint,
+    OutputModel,
+    OutputModels,
+    Pod,
+    QueueMeta,
+    SanityCheckResult,
+)
 
 Status = JobStatus
 

@@ -38,11 +38,11 @@ from typing import Any, get_args
 
 import anyio
 
-from server.errors import InvalidRequest, NotFound
-from server.hyperparameters import HP_PREFIX, env_name
-from server.models import JobTemplate, TemplateConfig, TemplateConstraint
-from server.providers.pai import studio
-from server.providers.pai.api import PaiApi
+from cloudjobs_mcp.server.errors import InvalidRequest, NotFound
+from cloudjobs_mcp.server.hyperparameters import HP_PREFIX, env_name
+from cloudjobs_mcp.server.models import JobTemplate, TemplateConfig, TemplateConstraint
+from cloudjobs_mcp.server.providers.pai import studio
+from cloudjobs_mcp.server.providers.pai.api import PaiApi
 
 logger = logging.getLogger("cloudjobs.pai.templates")
 

@@ -1,0 +1,28 @@
+"""Packaging: everything installs under the one import namespace ``cloudjobs_mcp``."""
+
+from __future__ import annotations
+
+import importlib.util
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_package_folder_is_listed_under_the_namespace() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    on_disk = {
+        "cloudjobs_mcp." + ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("server", "tools", "prompts")
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert on_disk - listed == set(), "add these packages to [tool.setuptools] packages in pyproject.toml"
+    assert listed - on_disk == set(), "pyproject.toml lists packages that do not exist"
+    assert config["package-dir"] == {f"cloudjobs_mcp.{t}": t for t in ("server", "tools", "prompts")}
+
+
+def test_the_installed_code_is_the_namespaced_one() -> None:
+    spec = importlib.util.find_spec("cloudjobs_mcp.server.engine")
+    assert spec is not None and spec.origin is not None
+    assert Path(spec.origin).name == "engine.py"
