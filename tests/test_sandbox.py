@@ -4,6 +4,7 @@ run for real through the executor, faults are injected per sandbox, and the sand
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shlex
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from cloudjobs_mcp.server.http import RetryPolicy
+from cloudjobs_mcp.server.providers.pai import signing
 from cloudjobs_mcp.server.sandbox import AccessKey, generate_sts_credential
 from cloudjobs_mcp.server.sandbox.auth import NonceCache
 from cloudjobs_mcp.server.sandbox.catalog import SPECS
@@ -545,6 +547,39 @@ async def test_latency_and_the_admin_route(tmp_path):
         assert (await http.delete(admin)).json() == {"faults": []}
         info = (await http.get(f"{sb.url}/_sandbox/info")).json()
         assert info["access_key_ids"] == [sb.access_key.access_key_id] and "access_key_secret" not in json.dumps(info)
+
+
+async def test_a_kept_alive_connection_does_not_stall(tmp_path):
+    """Every answer after the first on one kept-alive connection comes as fast as the first. Without
+    TCP_NODELAY on the accepted socket, the body (uvicorn's second send) waits for the client's delayed
+    ACK: each later request then takes 40 ms or more (the kernel's delayed-ACK minimum), however idle the
+    machine. So the bound below is a floor that a stall cannot get under, not a speed requirement."""
+    async with running_sandbox(tmp_path) as sb:
+
+        def timed_requests(n: int) -> list[float]:
+            conn = http.client.HTTPConnection(sb.host, sb.port, timeout=10)
+            times = []
+            try:
+                for _ in range(n):
+                    headers = signing.sign_headers(
+                        method="GET", host=sb.endpoint, path="/api/v1/ecsspecs", query={}, body=b"",
+                        action="ListEcsSpecs", version="2020-12-03", access_key_id=sb.access_key.access_key_id,
+                        access_key_secret=sb.access_key.access_key_secret,
+                    )  # fmt: skip
+                    started = time.perf_counter()
+                    conn.request("GET", "/api/v1/ecsspecs", headers=headers)
+                    response = conn.getresponse()
+                    assert response.status == 200 and json.loads(response.read())["TotalCount"] == len(SPECS)
+                    times.append(time.perf_counter() - started)
+                    assert not response.will_close  # one connection, kept alive throughout
+            finally:
+                conn.close()
+            return times
+
+        times = await anyio.to_thread.run_sync(timed_requests, 7)
+        later = sorted(times[1:])
+        # A stall makes every later request >= 40 ms; the median of six stays far below on any machine.
+        assert later[len(later) // 2] < 0.025, [round(t * 1000, 1) for t in times]
 
 
 # --------------------------------------------------------------------------------------- CLI

@@ -71,7 +71,11 @@ class RunningSandbox:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP, not 0: accepted sockets inherit it, and asyncio turns Nagle off only on sockets
+    # whose proto says TCP. With Nagle on, uvicorn's body (its second send) waits for the client's delayed
+    # ACK: every answer after the first on a kept-alive connection came ~40 ms late.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
