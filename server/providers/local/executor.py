@@ -72,7 +72,7 @@ without ``resources`` neither wait nor hold anything (the behaviour before the q
 Resource metrics (``metrics.py``), pre-flight checks (``sanity.py``) and the OOM evidence of a pod killed
 by SIGKILL (its memory cgroup's OOM-kill counter) are taken by the supervisor too.
 
-How it runs: ``launch`` records the run, then starts ``python -m server.providers.local.supervisor``
+How it runs: ``launch`` records the run, then starts ``python -m cloudjobs_mcp.server.providers.local.supervisor``
 in a new session, hands it the pods' commands and environments on stdin (never written to disk) and
 waits for it to daemonize (double fork), so runs outlive the server that launched them. The supervisor
 waits for its run's allocation when it is queued (woken by SIGUSR1 from whoever allocates it), runs the

@@ -1,4 +1,4 @@
-"""The per-run supervisor process: ``python -m server.providers.local.supervisor --db DB --run RUN_ID``.
+"""The per-run supervisor process: ``python -m cloudjobs_mcp.server.providers.local.supervisor --db DB --run RUN_ID``.
 
 Started by ``Executor.launch`` (see ``executor.py``) with the pods' commands and environments as JSON on
 stdin. It daemonizes (forks, prints the daemon's PID on stdout and exits; the daemon starts a new
@@ -572,7 +572,7 @@ def _daemonize() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m server.providers.local.supervisor")
+    parser = argparse.ArgumentParser(prog="python -m cloudjobs_mcp.server.providers.local.supervisor")
     parser.add_argument("--db", required=True, type=Path)
     parser.add_argument("--run", required=True)
     args = parser.parse_args(argv)
