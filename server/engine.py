@@ -313,10 +313,18 @@ class Engine:
         check_labels(labels.keys())
         return await self.provider.label_job(check_job_id(job_id), labels)
 
-    async def remove_labels(self, job_id: str, keys: Sequence[str]) -> Job:
+    async def remove_labels(self, job_id: str, keys: Sequence[str]) -> tuple[Job, tuple[str, ...]]:
+        """The job without ``keys``, and the keys it did not carry (kubectl's "label not found": said, not
+        silently ignored; nothing is sent to the platform for them)."""
         self.require_writable("change labels")
         check_labels(keys)
-        return await self.provider.unlabel_job(check_job_id(job_id), [*keys])
+        job = await self.get(job_id)
+        wanted = list(dict.fromkeys(keys))
+        absent = tuple(k for k in wanted if k not in job.tags)
+        present = [k for k in wanted if k in job.tags]
+        if present:
+            job = await self.provider.unlabel_job(job.job_id, present)
+        return job, absent
 
 
 RESERVED_LABEL_PREFIX = "cloudjobs-"  # the server's own ownership and quote labels

@@ -8,6 +8,7 @@ with the lines that support it quoted and the next step to take.
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
@@ -34,6 +35,7 @@ Verdict = Literal[
     "max_runtime",
     "sanity_check_failed",
     "stopped_by_user",
+    "killed_by_signal",
     "unknown",
 ]
 MAX_EVIDENCE = 12
@@ -45,6 +47,11 @@ _OOM = re.compile(
     re.I,
 )
 _EXTERNAL_KILL = re.compile(r"SIGKILL.*not by the kernel's out-of-memory killer", re.I)
+_KILLED_BY = re.compile(r"killed by (?:signal )?(SIG[A-Z0-9]+)")
+_SIGNAL_EXIT = re.compile(r"\bexit(?:ed with)? code (1(?:29|[3-8]\d|9[0-2]))\b", re.I)  # 128 + signal number
+# Signals a program does not send itself when it fails: someone or something outside it did. (SIGSEGV,
+# SIGABRT, SIGBUS, SIGFPE, SIGILL are the program's own crash: user_code.)
+_OUTSIDE_SIGNALS = {"SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"}
 _SPOT = re.compile(r"spot.*(?:reclaim|preempt|releas|interrupt)|(?:reclaim|preempt)\w*.*spot|SpotInstance\w*", re.I)
 # An exceeded limit, not the mere mention of one ("created ...; max runtime 5 minutes" is in every job's events).
 _MAX_RUNTIME = re.compile(
@@ -75,6 +82,10 @@ NEXT_STEPS: dict[str, str] = {
     "sanity_check_failed": "A pre-flight check failed before training started: fix what the failed check names "
     "(command, disk, GPUs, network), then create again.",
     "stopped_by_user": "It was stopped on purpose. Create it again with a new quote if it should run.",
+    "killed_by_signal": "Look at the memory peak in get_job_metrics: near 100% means a memory limit (a container "
+    "limit or a userspace OOM daemon such as systemd-oomd kills with SIGKILL too); then ask who else could have sent "
+    "the signal (a user or script running kill, a node drain or preemption, a scheduler's time limit). Use a spec "
+    "with more memory if memory was the cause, else run it again.",
     "unknown": "Read get_job_logs and get_job_events for details; the evidence above is all the platform reported.",
 }
 
@@ -123,28 +134,32 @@ async def investigate(engine: Engine, job: Job) -> tuple[Diagnosis, list[str]]:
 
     async def warnings() -> None:
         result = await _quiet(job_metrics.job_metrics(engine, job.job_id), None)
-        got.warnings = result.warnings if result is not None else []
+        got.warnings = result.warnings if result is not None and job.status is JobStatus.RUNNING else []
+        got.memory_peak = _memory_peak(result) if result is not None else None
 
     async with anyio.create_task_group() as tg:  # everything at once; each piece may be missing
         for fetch in (error_info, events, sanity):
             tg.start_soon(fetch)
         if pod is not None:
             tg.start_soon(log, pod)
-        if job.status is JobStatus.RUNNING:
-            tg.start_soon(warnings)
+        if job.status is JobStatus.RUNNING or (job.status is JobStatus.FAILED and killed_by(job, [job.reason or ""])):
+            tg.start_soon(warnings)  # a signal death: the memory peak tells a memory limit from a kill
     block = find_error_block(got.lines)
-    verdict, evidence = judge(job, got.events, got.sanity, block, got.lines, got.warnings, got.error_info)
+    verdict, evidence = judge(
+        job, got.events, got.sanity, block, got.lines, got.warnings, got.error_info, got.memory_peak
+    )
+    evidence = distinct_facts(evidence, job)
     diagnosis = Diagnosis(
         job_id=job.job_id,
         status=job.status,
         raw_status=job.raw_status,
         verdict=verdict,
-        summary=_summary(job, verdict, got.warnings),
+        summary=_summary(job, verdict, got.warnings, evidence),
         evidence=[mask(e, known)[:400] for e in evidence[:MAX_EVIDENCE]],
         next_step=NEXT_STEPS[verdict] if verdict != "healthy" or not got.warnings else WARNINGS_STEP,
         reason=job.reason,
         reason_code=job.reason_code,
-        error_info=mask(got.error_info, known) if got.error_info else None,
+        error_info=mask(got.error_info, known) if got.error_info and _says_more(got.error_info, job) else None,
         error_block=[mask(x, known) for x in block.lines] if block else [],
         sanity_checks=got.sanity[:20],
         warnings=got.warnings,
@@ -160,6 +175,7 @@ class _Evidence:
     sanity: list[SanityCheckResult] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    memory_peak: float | None = None  # % of the allocation, highest of any pod; None: no sample
 
 
 async def _quiet(call: Awaitable[T], default: T) -> T:
@@ -178,10 +194,12 @@ def judge(
     lines: list[str],
     warnings: list[str],
     error_info: str | None,
+    memory_peak: float | None = None,
 ) -> tuple[Verdict, list[str]]:
-    """The first verdict the evidence supports, with that evidence."""
-    texts = [e.message for e in events] + [job.reason or "", job.reason_code or "", error_info or ""]
+    """The first verdict the evidence supports, with that evidence (the job's own reason first)."""
+    texts = [job.reason or "", job.reason_code or "", error_info or ""]
     texts += [f"{p.pod_id}: {p.status} {p.sub_status or ''}" for p in job.pods]
+    texts += [f"{e.source}: {e.message}" for e in events]
 
     def hits(pattern: re.Pattern[str]) -> list[str]:
         return [t for t in texts if t and pattern.search(t)]
@@ -203,8 +221,12 @@ def judge(
         return "nccl_network", (block.lines[-3:] if block and block.kind == "nccl" else []) + hits(_NCCL)
     if (block is not None and block.kind == "cuda") or hits(_CUDA):
         return "cuda", (block.lines[-3:] if block and block.kind == "cuda" else []) + hits(_CUDA)
-    if found := hits(_EXTERNAL_KILL):
-        return "unknown", found  # killed from outside the job: neither its code nor its memory
+    killed = killed_by(job, [job.reason or "", error_info or ""]) if job.status is JobStatus.FAILED else None
+    if killed in _OUTSIDE_SIGNALS:
+        said = [t for t in texts if t and (_KILLED_BY.search(t) or _SIGNAL_EXIT.search(t))]
+        if memory_peak is not None and memory_peak >= job_metrics.MEMORY_NEAR_LIMIT:
+            return "out_of_memory", [_memory_line(memory_peak), *said]
+        return "killed_by_signal", [*said, _memory_line(memory_peak)]
     if job.status is JobStatus.FAILED and block is not None:
         return "user_code", block.lines[-4:]
     if job.status is JobStatus.FAILED and any(p.exit_code not in (None, 0) for p in job.pods):
@@ -218,6 +240,73 @@ def judge(
     if job.status is JobStatus.FAILED:
         return "unknown", [t for t in texts if t][:4]
     return "healthy", warnings[:3] or [f"{job.status.value}: no error in events or logs"]
+
+
+def killed_by(job: Job, texts: list[str]) -> str | None:
+    """The signal that ended the job's failing pod: from its exit code (137 = 128 + 9 = SIGKILL) where the
+    platform gives one, else as the job's reason states it (``killed by SIGKILL``, ``exit code 137``). Other
+    pods (a master stopped after a worker failed) do not count. None when no signal ended it."""
+    pod = failing_pod(job)
+    if pod is not None and pod.exit_code is not None:
+        return _signal_of(pod.exit_code)
+    for text in texts:
+        if found := _KILLED_BY.search(text):
+            return found.group(1)
+        if found := _SIGNAL_EXIT.search(text):
+            return _signal_of(int(found.group(1)))
+    return None
+
+
+def _signal_of(exit_code: int) -> str | None:
+    if not 128 < exit_code <= 128 + 64:
+        return None
+    try:
+        return signal.Signals(exit_code - 128).name
+    except ValueError:
+        return None
+
+
+def _memory_peak(metrics: job_metrics.JobMetrics) -> float | None:
+    peaks = [u.metrics["memory"].max for u in metrics.usage if "memory" in u.metrics]
+    found = [p for p in peaks if p is not None]
+    return max(found) if found else None
+
+
+def _memory_line(peak: float | None) -> str:
+    if peak is None:
+        return "memory peak: no sample was taken before it died (get_job_metrics has none)"
+    return f"memory peak: {peak:g}% of its allocation (get_job_metrics)"
+
+
+_PREFIX = re.compile(r"^(?:[\w.-]+:\s*)+")  # "PodFailed: ", "failed: ", "<pod id>: "
+_FILLER = re.compile(r"\b(?:pod|failed)\b", re.I)
+
+
+def distinct_facts(evidence: list[str], job: Job) -> list[str]:
+    """Each fact once: the same sentence reached through the reason, the error info, an event and a pod's
+    status differs only in its prefix and the ids it names; the first (the job's reason) is kept, and a
+    line whose fact another line already contains is dropped."""
+
+    def fact(line: str) -> str:
+        text = line
+        for name in sorted([job.job_id, *(p.pod_id for p in job.pods)], key=len, reverse=True):
+            text = text.replace(name, " ")
+        text = _FILLER.sub(" ", _PREFIX.sub("", text.strip()))
+        return " ".join(text.split()).strip(" :.").lower()
+
+    kept: list[tuple[str, str]] = []
+    for line in evidence:
+        key = fact(line)
+        if not key or any(key in seen for seen, _ in kept):
+            continue
+        kept = [(seen, text) for seen, text in kept if seen not in key]  # a longer line says it all
+        kept.append((key, line))
+    return [line for _, line in kept]
+
+
+def _says_more(error_info: str, job: Job) -> bool:
+    """Whether the platform's error info adds to the job's reason (local's is ``"<code>: <reason>"``)."""
+    return error_info not in (job.reason, f"{job.reason_code}: {job.reason}")
 
 
 def _waiting_long(job: Job, events: list[Event]) -> bool:
@@ -243,7 +332,7 @@ def failing_pod(job: Job) -> Pod | None:
 WARNINGS_STEP = "No error, but act on the warnings: each says what costs money or will fail soon and what to change."
 
 
-def _summary(job: Job, verdict: Verdict, warnings: list[str]) -> str:
+def _summary(job: Job, verdict: Verdict, warnings: list[str], evidence: list[str]) -> str:
     words = {
         "healthy": "shows no problem",
         "image_pull": "cannot pull its image",
@@ -256,8 +345,28 @@ def _summary(job: Job, verdict: Verdict, warnings: list[str]) -> str:
         "max_runtime": "was stopped at its max runtime",
         "sanity_check_failed": "failed a pre-flight sanity check",
         "stopped_by_user": "was stopped by a user",
+        "killed_by_signal": "was killed by a signal",
         "unknown": "failed for a reason the platform did not report",
     }
+    head = f"Job {job.job_id} ({job.status.value})"
     if verdict == "healthy" and warnings:
-        return f"Job {job.job_id} ({job.status.value}) shows no error, but: {warnings[0]}"
-    return f"Job {job.job_id} ({job.status.value}) {words[verdict]}."
+        return f"{head} shows no error, but: {warnings[0]}"
+    killed = killed_by(job, [job.reason or "", *evidence]) if job.status is JobStatus.FAILED else None
+    pod = failing_pod(job)
+    code = pod.exit_code if pod is not None and pod.exit_code is not None else None
+    if code is None:
+        code = next((int(m.group(1)) for t in [job.reason or "", *evidence] if (m := _SIGNAL_EXIT.search(t))), None)
+    how = f"{killed} (exit code {code})" if killed and code else killed
+    texts = [job.reason or "", *evidence]
+    if verdict == "killed_by_signal":
+        who = (
+            "sent from outside the job, not by the kernel's out-of-memory killer"
+            if any(_EXTERNAL_KILL.search(t) for t in texts)
+            else "the platform does not say who sent it"
+        )
+        return f"{head} was killed by {how}: {who}."
+    if killed and verdict in ("out_of_memory", "user_code"):
+        return f"{head} {words[verdict]} (killed by {how})."
+    if verdict == "unknown" and job.reason:
+        return f"{head} failed; no known cause matches what the platform reported: {job.reason[:200]}"
+    return f"{head} {words[verdict]}."

@@ -94,17 +94,67 @@ async def test_diagnosis_of_real_failures(settings, command, verdict, evidence):
         assert result["next_step"]
 
 
-async def test_exit_137_is_diagnosed_from_what_the_cgroup_says(settings):
+def sigkill_lines(result: dict) -> list[str]:
+    return [line for line in result["evidence"] if "SIGKILL" in line or "137" in line]
+
+
+async def test_a_worker_killed_by_sigkill_gets_its_own_verdict(settings):
+    """``kill -9 $$`` kills the worker's shell from inside, but to the platform it is a SIGKILL from
+    outside the program: the verdict names the signal (out_of_memory only where the evidence says so),
+    the summary agrees with the evidence, and each fact is said once."""
     async with connect(settings, asker=Asker()) as client:
-        job_id = await launch(client, "kill -9 $$")
+        job_id = await launch(client, "echo started; kill -9 $$")
+        waited = await wait_done(client, job_id)
+        result = await call(client, "diagnose_job", {"job_id": job_id})
+        assert waited["failure"]["verdict"] == result["verdict"]
+        assert len(sigkill_lines(result)) == 1, result["evidence"]  # once, not once per place it was reported
+        assert len(result["evidence"]) == len(set(result["evidence"])) and small(result)
+        assert result["error_info"] is None  # local's error info only repeats the reason beside it
+        if "most likely out of memory" in result["reason"]:  # no readable OOM counter: the usual cause of 137
+            assert result["verdict"] == "out_of_memory" and "SIGKILL (exit code 137)" in result["summary"]
+        else:  # the memory cgroup counted no OOM kill: something outside the job sent SIGKILL
+            assert "not by the kernel's out-of-memory killer" in result["reason"]
+            assert result["verdict"] == "killed_by_signal"
+            assert "killed by SIGKILL (exit code 137)" in result["summary"]
+            assert "not by the kernel's out-of-memory killer" in result["summary"]
+            assert "did not report" not in result["summary"]
+            assert "get_job_metrics" in result["next_step"] and "who" in result["next_step"]
+            assert any(line.startswith("memory peak: no sample") for line in result["evidence"])
+
+
+async def test_a_sigkill_after_memory_samples_quotes_the_memory_peak(tmp_path):
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, local_metrics_interval_seconds=0.1)
+    async with connect(settings, asker=Asker()) as client:
+        job_id = await launch(client, "sleep 1; kill -9 $$")
         await wait_done(client, job_id)
         result = await call(client, "diagnose_job", {"job_id": job_id})
-        assert any("137" in line for line in result["evidence"]), result["evidence"]
-        if any("most likely out of memory" in line for line in result["evidence"]):
-            assert result["verdict"] == "out_of_memory"  # no readable OOM counter: the usual cause of 137
-        else:  # the memory cgroup counted no OOM kill: something outside the job sent SIGKILL
-            assert result["verdict"] == "unknown"
-            assert any("not by the kernel's out-of-memory killer" in line for line in result["evidence"])
+        if result["verdict"] == "killed_by_signal":
+            peak = next(line for line in result["evidence"] if line.startswith("memory peak:"))
+            assert "% of its allocation" in peak, peak  # a shell and sleep: far below the allocation
+        else:
+            assert result["verdict"] == "out_of_memory" and "most likely out of memory" in result["reason"]
+
+
+def test_a_sigkill_near_the_memory_limit_is_out_of_memory():
+    from datetime import UTC, datetime
+
+    from cloudjobs_mcp.server.models import Job, JobStatus, Pod
+    from cloudjobs_mcp.server.verdict import judge
+
+    reason = "pod j-worker-0 was killed by signal SIGKILL (exit code 137)"  # what most platforms say: no cause
+    pod = Pod(pod_id="j-worker-0", role="Worker", status="Failed", exit_code=137, finished_at=datetime.now(UTC))
+    job = Job(
+        job_id="j", name="j", provider="x", status=JobStatus.FAILED, raw_status="Failed", pods=[pod], reason=reason
+    )
+    assert judge(job, [], [], None, [], [], None, memory_peak=97.5)[0] == "out_of_memory"
+    verdict, evidence = judge(job, [], [], None, [], [], None, memory_peak=12.0)
+    assert verdict == "killed_by_signal" and "memory peak: 12% of its allocation (get_job_metrics)" in evidence
+    terminated = job.model_copy(update={"reason": None, "pods": [pod.model_copy(update={"exit_code": 143})]})
+    assert judge(terminated, [], [], None, [], [], None)[0] == "killed_by_signal"  # SIGTERM, from its exit code
+    crashed = job.model_copy(update={"reason": None, "pods": [pod.model_copy(update={"exit_code": 139})]})
+    assert judge(crashed, [], [], None, [], [], None)[0] == "user_code"  # SIGSEGV: the program's own crash
 
 
 async def test_diagnosis_of_max_runtime(settings):

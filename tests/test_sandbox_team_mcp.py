@@ -36,8 +36,13 @@ async def test_labels_on_dlc_jobs_and_the_protected_ones(tmp_path):
         assert [j["job_id"] for j in found["jobs"]] == [job_id]
         text = await call_error(client, "unlabel_job", {"job_id": job_id, "keys": ["cloudjobs-quote"]})
         assert "belong to the server" in text
-        left = await call(client, "unlabel_job", {"job_id": job_id, "keys": ["team"]})
+        left = await call(client, "unlabel_job", {"job_id": job_id, "keys": ["team", "owner"]})
         assert "team" not in left["tags"] and left["tags"]["cloudjobs-mcp"] == "true"
+        assert left["not_found"] == ["owner"] and left["note"] == 'label "owner" not found.'
+        untags = sum(c.action == "UntagResources" for c in sb.sandbox.calls)
+        nothing = await call(client, "unlabel_job", {"job_id": job_id, "keys": ["owner"]})
+        assert nothing["not_found"] == ["owner"] and nothing["tags"] == left["tags"]
+        assert sum(c.action == "UntagResources" for c in sb.sandbox.calls) == untags  # nothing to send
 
 
 async def test_a_dlc_job_template_with_constraints(tmp_path):

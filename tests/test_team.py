@@ -49,6 +49,12 @@ async def test_labels_round_trip_and_the_servers_labels_are_protected(settings):
             assert "belong to the server" in await call_error(client, tool, args)
         removed = await call(client, "unlabel_job", {"job_id": job_id, "keys": ["experiment"]})
         assert "experiment" not in removed["tags"] and removed["tags"]["cloudjobs-mcp"] == "true"
+        assert removed["not_found"] == [] and removed.get("note") is None
+        # a key the job does not carry is named (kubectl: label "x" not found), never silently ignored
+        again = await call(client, "unlabel_job", {"job_id": job_id, "keys": ["experiment", "nope"]})
+        assert again["not_found"] == ["experiment", "nope"]
+        assert again["note"] == 'label "experiment" not found; label "nope" not found.'
+        assert again["tags"] == removed["tags"]
 
 
 async def test_templates_with_locked_and_required_fields_never_skip_the_quote(settings):

@@ -93,8 +93,8 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         """One call that finds out what is wrong with a job: gathers its status and reason, the
         platform's error info, events, sanity-check results, the error block from the failing pod's log
         and metric warnings, and returns a verdict (image_pull, out_of_memory, nccl_network, cuda,
-        user_code, queue_quota, spot_reclaim, max_runtime, sanity_check_failed, stopped_by_user, healthy,
-        unknown) with the evidence quoted and the next step to take."""
+        user_code, queue_quota, spot_reclaim, max_runtime, sanity_check_failed, stopped_by_user,
+        killed_by_signal, healthy, unknown) with the evidence quoted and the next step to take."""
         with tool_errors():
             return await verdict.diagnose(engine_of(ctx), check_job_id(job_id))
 

@@ -24,6 +24,11 @@ WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent
 MAX_COMPARE = 10
 
 
+class Unlabeled(JobView):
+    not_found: list[str] = Field(default_factory=list, description="Keys the job did not carry: nothing removed")
+    note: str | None = None
+
+
 class TemplateList(BaseModel):
     templates: list[JobTemplate]
     source: str
@@ -69,11 +74,14 @@ def register(mcp: MCPServer, settings: Settings) -> None:
                 return view(await engine_of(ctx).set_labels(job_id, labels))
 
         @mcp.tool(title="Remove labels from a job", annotations=WRITE)
-        async def unlabel_job(ctx: Context[Any, Any], job_id: str, keys: list[str]) -> JobView:
-            """Remove labels from a job by key (keys it does not have are ignored). The server's own labels
-            (cloudjobs-*) cannot be removed. Returns the job with its remaining labels."""
+        async def unlabel_job(ctx: Context[Any, Any], job_id: str, keys: list[str]) -> Unlabeled:
+            """Remove labels from a job by key. The server's own labels (cloudjobs-*) cannot be removed.
+            Returns the job with its remaining labels; keys the job did not carry are named in `not_found`
+            (nothing was removed for them)."""
             with tool_errors():
-                return view(await engine_of(ctx).remove_labels(job_id, keys))
+                job, absent = await engine_of(ctx).remove_labels(job_id, keys)
+            note = "; ".join(f'label "{k}" not found' for k in absent) + "." if absent else None
+            return Unlabeled(**view(job).model_dump(), not_found=[*absent], note=note)
 
         @mcp.tool(title="Save a job template", annotations=WRITE)
         async def save_job_template(
