@@ -1,4 +1,4 @@
-"""The ``cloudjobs-mcp`` command: serve (stdio or HTTP), demo, sandbox, --version."""
+"""The ``cloudjobs-mcp`` command: serve (stdio or HTTP), demo, sandbox, config, bundle, --version."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     from cloudjobs_mcp.server.sandbox.cli import add_arguments
 
     add_arguments(sandbox)
+    _add_config(sub)
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -44,11 +45,60 @@ def main(argv: list[str] | None = None) -> int:
         from cloudjobs_mcp.server.demo import run_demo
 
         return run_demo(provider=args.provider, keep=args.keep)
+    if args.command == "config":
+        from cloudjobs_mcp.server import clients
+
+        return clients.main(args.client, _config_env(args), runner=args.runner, pin=args.pin)
     if args.command == "sandbox":
         from cloudjobs_mcp.server.sandbox.runner import run
 
         return run(args)
     return _serve(http=getattr(args, "http", False), port=getattr(args, "port", 8765))
+
+
+def _add_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from cloudjobs_mcp.server.clients import CLIENTS, RUNNERS
+
+    config = sub.add_parser(
+        "config",
+        help="print the block that adds this server to an MCP client (credentials as placeholders or inputs)",
+    )
+    config.add_argument("client", choices=CLIENTS)
+    config.add_argument("--provider", help="CLOUDJOBS_PROVIDER (default local)")
+    config.add_argument("--region", help="CLOUDJOBS_REGION")
+    config.add_argument("--max-job-cost", help="CLOUDJOBS_MAX_JOB_COST: refuse quotes whose worst case is above")
+    config.add_argument("--max-hourly", help="CLOUDJOBS_MAX_HOURLY: refuse quotes whose hourly total is above")
+    config.add_argument("--read-only", action="store_true", help="CLOUDJOBS_READ_ONLY=1")
+    config.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any other setting, e.g. CLOUDJOBS_STATE_DIR=~/jobs",
+    )
+    config.add_argument(
+        "--runner",
+        choices=RUNNERS,
+        default="uvx",
+        help="how the client starts the server: uvx (default), pipx run, "
+        "or this installation's own cloudjobs-mcp (path)",
+    )
+    config.add_argument("--pin", action="store_true", help="pin this version (uvx cloudjobs-mcp@VERSION)")
+
+
+def _config_env(args: argparse.Namespace) -> dict[str, str]:
+    env = {
+        f"CLOUDJOBS_{flag.upper()}": str(value)
+        for flag in ("provider", "region", "max_job_cost", "max_hourly")
+        if (value := getattr(args, flag)) is not None
+    }
+    if args.read_only:
+        env["CLOUDJOBS_READ_ONLY"] = "1"
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        name = name.strip().upper()
+        env[name if name.startswith("CLOUDJOBS_") else f"CLOUDJOBS_{name}"] = value if sep else ""
+    return env
 
 
 def _serve(*, http: bool, port: int) -> int:
