@@ -10,6 +10,8 @@ from mcp.server import MCPServer
 
 from cloudjobs_mcp import prompts
 from cloudjobs_mcp.server import __version__
+from cloudjobs_mcp.server.access import ToolAccess
+from cloudjobs_mcp.server.auth import build_auth
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.providers.base import Provider
@@ -22,9 +24,16 @@ create_training_job with the quote_id → wait_job_complete (call again while do
 cleanup_jobs. Never create a job without a quote the user approved. Do not default to GPU specs."""
 
 
-def build_server(settings: Settings | None = None, provider: Provider | None = None) -> MCPServer:
-    """The server for ``settings`` (default: from the environment); ``provider`` replaces the configured one."""
+def build_server(
+    settings: Settings | None = None, provider: Provider | None = None, *, http_url: str | None = None
+) -> MCPServer:
+    """The server for ``settings`` (default: from the environment); ``provider`` replaces the configured one.
+
+    ``http_url`` is the URL the server is reached at over HTTP: with API tokens or an OAuth issuer configured,
+    every HTTP request must then carry a valid bearer token (stdio never does: its caller is ``local``).
+    """
     settings = settings or Settings.from_env()
+    verifier = build_auth(settings, http_url) if http_url else None
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[Engine]:
@@ -37,7 +46,10 @@ def build_server(settings: Settings | None = None, provider: Provider | None = N
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
+        token_verifier=verifier[0] if verifier else None,
+        auth=verifier[1] if verifier else None,
     )
+    mcp.middleware.append(ToolAccess(mcp))
     for family in (specs, cost, jobs, watch, logs, observe, team, cleanup):
         family.register(mcp, settings)
     prompts.register(mcp)

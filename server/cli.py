@@ -1,8 +1,9 @@
-"""The ``cloudjobs-mcp`` command: serve (stdio or HTTP), demo, sandbox, config, bundle, --version."""
+"""The ``cloudjobs-mcp`` command: serve (stdio or HTTP), token, demo, sandbox, config, bundle, --version."""
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import sys
@@ -16,8 +17,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"cloudjobs-mcp {__version__}")
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the MCP server (stdio by default)")
-    serve.add_argument("--http", action="store_true", help="serve streamable HTTP on 127.0.0.1 instead of stdio")
+    serve.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="HTTP address to bind (with --http); other than loopback needs auth"
+    )
     serve.add_argument("--port", type=int, default=8765, help="HTTP port (with --http)")
+    token = sub.add_parser("token", help="manage the team server's API tokens (CLOUDJOBS_HTTP_TOKENS_FILE)")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    token_add = token_sub.add_parser("add", help="make a token for NAME and print it once (only its hash is kept)")
+    token_add.add_argument("name", help="the identity the token stands for, e.g. alice or chat-bot")
+    token_add.add_argument(
+        "--scopes", default="jobs:read,jobs:write", help="comma list of jobs:read, jobs:write, jobs:admin"
+    )
+    token_sub.add_parser("list", help="list the tokens' names and scopes (never the tokens)")
+    token_revoke = token_sub.add_parser("revoke", help="revoke NAME's token (effective at once, no restart)")
+    token_revoke.add_argument("name")
     demo = sub.add_parser("demo", help="walk the whole workflow with a small real job")
     demo.add_argument(
         "--provider",
@@ -53,7 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         from cloudjobs_mcp.server.sandbox.runner import run
 
         return run(args)
-    return _serve(http=getattr(args, "http", False), port=getattr(args, "port", 8765))
+    if args.command == "token":
+        return _token(args)
+    return _serve(
+        http=getattr(args, "http", False), host=getattr(args, "host", "127.0.0.1"), port=getattr(args, "port", 8765)
+    )
 
 
 def _add_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -101,19 +119,77 @@ def _config_env(args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
-def _serve(*, http: bool, port: int) -> int:
+def _fail(message: object) -> int:
+    print(f"cloudjobs-mcp: {message}", file=sys.stderr)
+    return 2
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _serve(*, http: bool, host: str, port: int) -> int:
     from cloudjobs_mcp.server.app import build_server
+    from cloudjobs_mcp.server.auth import auth_configured
+    from cloudjobs_mcp.server.config import Settings
     from cloudjobs_mcp.server.errors import ConfigurationError
 
     try:
-        mcp = build_server()
+        settings = Settings.from_env()
+        if not http:
+            build_server(settings).run()
+            return 0
+        if not 0 < port < 65536:
+            return _fail(f"--port {port} is not a TCP port (1-65535).")
+        if not is_loopback(host) and not auth_configured(settings):
+            return _fail(
+                f"refusing to serve on {host}, which other machines can reach, without authentication. Set "
+                "CLOUDJOBS_HTTP_TOKENS_FILE (API tokens: `cloudjobs-mcp token add NAME`) and/or "
+                "CLOUDJOBS_OAUTH_ISSUER (OAuth access tokens), or serve on 127.0.0.1."
+            )
+        shown = f"[{host}]" if ":" in host else host
+        url = settings.http_public_url or f"http://{shown}:{port}/mcp"
+        mcp = build_server(settings, http_url=url)
     except ConfigurationError as exc:
-        print(f"cloudjobs-mcp: {exc}", file=sys.stderr)
-        return 2
-    if http:
-        mcp.run(transport="streamable-http", host="127.0.0.1", port=port)
-    else:
-        mcp.run()
+        return _fail(exc)
+    mcp.run(transport="streamable-http", host=host, port=port)
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from cloudjobs_mcp.server.auth import TokenStore
+    from cloudjobs_mcp.server.config import Settings
+    from cloudjobs_mcp.server.errors import CloudJobsError
+
+    try:
+        settings = Settings.from_env()
+        if settings.http_tokens_file is None:
+            return _fail("set CLOUDJOBS_HTTP_TOKENS_FILE to the tokens file (it is created on the first `token add`).")
+        store = TokenStore(settings.http_tokens_file)
+        if args.token_command == "add":
+            scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+            token = store.add(args.name, scopes)
+            print(token)
+            print(
+                f"Token for {args.name!r} ({', '.join(scopes)}): shown once, only its hash is stored in "
+                f"{store.path}. Clients send it as 'Authorization: Bearer <token>'.",
+                file=sys.stderr,
+            )
+        elif args.token_command == "list":
+            for entry in store.load().tokens:
+                print(f"{entry.name}\t{','.join(entry.scopes)}\tcreated {entry.created_at:%Y-%m-%d %H:%M:%S} UTC")
+        elif not store.revoke(args.name):
+            known = ", ".join(e.name for e in store.load().tokens) or "none"
+            return _fail(f"no token named {args.name!r} (tokens: {known}).")
+        else:
+            print(f"Revoked the token of {args.name!r}: it stops working at once.", file=sys.stderr)
+    except CloudJobsError as exc:
+        return _fail(exc)
     return 0
 
 

@@ -26,6 +26,14 @@ class Settings(BaseModel):
     quote_ttl_seconds: float = Field(default=900, gt=0)
     strict_confirm: bool = False
     read_only: bool = False
+    # team server (HTTP auth, budgets per identity)
+    http_tokens_file: Path | None = Field(default=None, description="API token hashes → identity and scopes")
+    oauth_issuer: str | None = Field(default=None, description="Accept JWTs from this issuer (its JWKS)")
+    oauth_audience: str | None = Field(default=None, description="Required JWT aud; default: the server's URL")
+    oauth_jwks_url: str | None = Field(default=None, description="The issuer's JWKS; default: from its metadata")
+    oauth_jwks_min_refresh_seconds: float = Field(default=60.0, ge=0, le=86_400)
+    http_public_url: str | None = Field(default=None, description="The server's URL as clients reach it (a proxy)")
+    budgets_file: Path | None = Field(default=None, description="Budgets per identity (JSON)")
     # local provider
     local_price_per_hour: float = Field(default=0.0, ge=0)
     local_currency: str = "CNY"
@@ -59,10 +67,17 @@ class Settings(BaseModel):
             raise ValueError("must be 'public' or 'vpc'")
         return v
 
-    @field_validator("state_dir", mode="before")
+    @field_validator("state_dir", "http_tokens_file", "budgets_file", mode="before")
     @classmethod
     def _expand(cls, v: Any) -> Any:
         return Path(v).expanduser() if isinstance(v, str | Path) else v
+
+    @field_validator("oauth_issuer", "oauth_jwks_url", "http_public_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("https://", "http://")):
+            raise ValueError(f"must be an http(s) URL (got {v!r})")
+        return v  # kept exactly: a JWT's iss must equal the issuer character for character
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -19,9 +19,10 @@ from cloudjobs_mcp.server import constraints
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import GateRefused, InvalidRequest, NotFound, ReadOnlyMode
 from cloudjobs_mcp.server.gate import Confirmation, Gate
+from cloudjobs_mcp.server.identity import LOCAL, Caller
 from cloudjobs_mcp.server.models import JOB_TYPES, Job, JobRequest, JobStatus, JobTemplate, Quote, Spec, TemplateConfig
 from cloudjobs_mcp.server.providers import LABELS, create_provider
-from cloudjobs_mcp.server.providers.base import TAG_CREATED_BY, TAG_QUOTE_ID, Provider, TemplateBackend
+from cloudjobs_mcp.server.providers.base import TAG_CREATED_BY, TAG_OWNER, TAG_QUOTE_ID, Provider, TemplateBackend
 from cloudjobs_mcp.server.templates import TemplateStore
 
 if TYPE_CHECKING:
@@ -143,6 +144,7 @@ class Engine:
         template_version: int | None = None,
         spot: bool = False,
         spot_price_limit: float | None = None,
+        caller: Caller,
     ) -> Quote:
         tpl: JobTemplate | None = None
         if template_id:
@@ -198,6 +200,7 @@ class Engine:
             spot_price_limit=spot_price_limit,
             template_id=tpl.template_id if tpl else None,
             template_version=tpl.version if tpl else None,
+            identity=caller.identity,
         )
 
     async def spot_price(self, instance_type: str) -> float:
@@ -217,7 +220,7 @@ class Engine:
                 "Ask the operator to unset CLOUDJOBS_READ_ONLY to allow it."
             )
 
-    async def preflight(self, request: JobRequest, quote_id: str | None) -> tuple[Quote, bool]:
+    async def preflight(self, request: JobRequest, quote_id: str | None, caller: Caller) -> tuple[Quote, bool]:
         """Everything that must hold before a human is asked: inputs, spec, capacity and the quote.
 
         Returns the quote and whether it already created a job (then nothing needs confirming).
@@ -225,6 +228,7 @@ class Engine:
         self.require_writable("create jobs")
         check_request(request)
         quote, state, _ = self.gate.get(quote_id)
+        self.gate.check_identity(quote, caller.identity)
         if state == "used":
             return quote, True
         self.gate.check(quote, request, provider=self.provider.name, region=self.provider.region)
@@ -235,9 +239,9 @@ class Engine:
         return quote, False
 
     async def create(
-        self, request: JobRequest, quote_id: str | None, confirmation: Confirmation | None
+        self, request: JobRequest, quote_id: str | None, confirmation: Confirmation | None, *, caller: Caller
     ) -> CreateOutcome:
-        quote, used = await self.preflight(request, quote_id)
+        quote, used = await self.preflight(request, quote_id, caller)
         if used:
             return CreateOutcome(job=await self._job_of_used_quote(quote), quote=quote, reused=True)
         self.gate.authorize(quote, confirmation)
@@ -260,7 +264,12 @@ class Engine:
             final = request.model_copy(
                 update={
                     "max_runtime_minutes": quote.max_runtime_minutes,
-                    "tags": {**request.tags, TAG_CREATED_BY: "true", TAG_QUOTE_ID: quote.quote_id},
+                    "tags": {
+                        **request.tags,
+                        TAG_CREATED_BY: "true",
+                        TAG_QUOTE_ID: quote.quote_id,
+                        TAG_OWNER: quote.identity,
+                    },
                 }
             )
             with anyio.CancelScope(shield=True):  # a cancelled call must not lose a created job
@@ -282,13 +291,30 @@ class Engine:
             ) from None
 
     # -- jobs ----------------------------------------------------------------------------------------
-    async def stop(self, job_id: str) -> Job:
+    async def stop(self, job_id: str, *, caller: Caller) -> Job:
         self.require_writable("stop jobs")
+        await self.owned(job_id, caller, "stop")
         return await self.provider.stop_job(check_job_id(job_id))
 
-    async def delete(self, job_id: str) -> None:
+    async def delete(self, job_id: str, *, caller: Caller) -> None:
         self.require_writable("delete jobs")
+        await self.owned(job_id, caller, "delete")
         await self.provider.delete_job(check_job_id(job_id))
+
+    def owner_of(self, job: Job) -> str | None:
+        """Who created the job: its owner label, else the quote that paid for it; None when not this server."""
+        if owner := job.tags.get(TAG_OWNER):
+            return owner
+        quote = self.gate.quote_of_job(job.job_id)
+        if quote is not None:
+            return quote.identity
+        return LOCAL if TAG_CREATED_BY in job.tags else None  # made here before there were identities
+
+    async def owned(self, job_id: str, caller: Caller, action: str) -> Job:
+        """The job, when ``caller`` may ``action`` it (its creator, an admin, or nobody's job)."""
+        job = await self.provider.get_job(check_job_id(job_id))
+        caller.require_owner(self.owner_of(job), action, job.job_id)
+        return job
 
     async def get(self, job_id: str) -> Job:
         return await self.provider.get_job(check_job_id(job_id))
@@ -301,24 +327,30 @@ class Engine:
         labels: dict[str, str] | None = None,
         limit: int = 50,
         include_training_jobs: bool = False,
+        only_of: str | None = None,
     ) -> list[Job]:
-        tags = {**(labels or {}), **({TAG_CREATED_BY: "true"} if only_ours else {})}
-        return await self.provider.list_jobs(
+        """Jobs newest first; ``only_of`` keeps the jobs that identity created."""
+        tags = {**(labels or {}), **({TAG_CREATED_BY: "true"} if only_ours or only_of else {})}
+        if only_of is not None and only_of != LOCAL:
+            tags[TAG_OWNER] = only_of  # ``local`` also owns the jobs made before identities, without the label
+        jobs = await self.provider.list_jobs(
             status=status, tags=tags or None, limit=limit, include_training_jobs=include_training_jobs
         )
+        return jobs if only_of is None else [j for j in jobs if self.owner_of(j) == only_of]
 
     # -- labels --------------------------------------------------------------------------------------
-    async def set_labels(self, job_id: str, labels: dict[str, str]) -> Job:
+    async def set_labels(self, job_id: str, labels: dict[str, str], *, caller: Caller) -> Job:
         self.require_writable("change labels")
         check_labels(labels.keys())
+        await self.owned(job_id, caller, "label")
         return await self.provider.label_job(check_job_id(job_id), labels)
 
-    async def remove_labels(self, job_id: str, keys: Sequence[str]) -> tuple[Job, tuple[str, ...]]:
+    async def remove_labels(self, job_id: str, keys: Sequence[str], *, caller: Caller) -> tuple[Job, tuple[str, ...]]:
         """The job without ``keys``, and the keys it did not carry (kubectl's "label not found": said, not
         silently ignored; nothing is sent to the platform for them)."""
         self.require_writable("change labels")
         check_labels(keys)
-        job = await self.get(job_id)
+        job = await self.owned(job_id, caller, "unlabel")
         wanted = list(dict.fromkeys(keys))
         absent = tuple(k for k in wanted if k not in job.tags)
         present = [k for k in wanted if k in job.tags]
@@ -335,7 +367,8 @@ def check_labels(keys: Iterable[str]) -> None:
     keys = list(keys)
     if not keys:
         raise InvalidRequest("No labels given: pass at least one key.")
-    reserved = [k for k in keys if k.startswith(RESERVED_LABEL_PREFIX) or k in (TAG_CREATED_BY, TAG_QUOTE_ID)]
+    own = (TAG_CREATED_BY, TAG_QUOTE_ID, TAG_OWNER)
+    reserved = [k for k in keys if k.startswith(RESERVED_LABEL_PREFIX) or k in own]
     if reserved:
         raise InvalidRequest(
             f"Labels {', '.join(reserved)} belong to the server (who created the job, which quote paid for it) "

@@ -34,6 +34,10 @@ class GateRefused(CloudJobsError):
     """The cost gate refused to create a job (no/expired/mismatched quote, budget, declined)."""
 
 
+class Forbidden(CloudJobsError):
+    """The caller's identity or scopes do not allow this (another identity's job or quote, a missing scope)."""
+
+
 class ReadOnlyMode(CloudJobsError):
     """The server runs with CLOUDJOBS_READ_ONLY=1 and refuses every mutating call."""
 

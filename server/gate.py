@@ -15,8 +15,10 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
+from cloudjobs_mcp.server.budgets import Budgets
 from cloudjobs_mcp.server.config import Settings
-from cloudjobs_mcp.server.errors import GateRefused, InvalidRequest
+from cloudjobs_mcp.server.errors import Forbidden, GateRefused, InvalidRequest
+from cloudjobs_mcp.server.identity import LOCAL
 from cloudjobs_mcp.server.models import JobRequest, Quote, Spec, utcnow
 from cloudjobs_mcp.server.sqlite import Database
 
@@ -83,6 +85,7 @@ def quote_text(quote: Quote, spec: Spec, provider_label: str) -> str:
 class Gate:
     def __init__(self, settings: Settings, db_path: Path | None = None) -> None:
         self.settings = settings
+        self.budgets = Budgets.load(settings.budgets_file)
         # Shared by every server on this state directory: each change is one short write transaction.
         self._db = Database(db_path or settings.state_dir / "quotes.db")
         self._db.ensure_schema(
@@ -116,6 +119,7 @@ class Gate:
         spot_price_limit: float | None = None,
         template_id: str | None = None,
         template_version: int | None = None,
+        identity: str,
     ) -> Quote:
         """A quote; a spot quote's estimate is at the spot price and its worst case at ``worst_per_worker_hourly``
         (the price limit, or on-demand)."""
@@ -135,6 +139,7 @@ class Gate:
         ) * worker_count
         worst_case = worst_hourly * max_runtime_minutes / 60
         self._check_budget(max(total_hourly, worst_hourly), worst_case, currency)
+        self._check_identity_budget(identity, max(total_hourly, worst_hourly), worst_case, currency)
         now = utcnow()
         quote = Quote(
             quote_id="q-" + secrets.token_hex(8),
@@ -157,6 +162,7 @@ class Gate:
             spot_price_limit=spot_price_limit,
             template_id=template_id,
             template_version=template_version,
+            identity=identity,
         )
         quote = quote.model_copy(update={"display_text": quote_text(quote, spec, provider_label)})
         with self._db.write() as db:
@@ -175,6 +181,28 @@ class Gate:
                 f"Over budget: if it runs its full max runtime this job would cost "
                 f"{money(worst_case, currency)}, above the cap CLOUDJOBS_MAX_JOB_COST={cap_job:g}. "
                 "Lower max_runtime_minutes, use fewer workers or a smaller spec."
+            )
+
+    def _check_identity_budget(self, identity: str, hourly: float, worst_case: float, currency: str) -> None:
+        if self.budgets.limits(identity) is None:
+            return
+        day = utcnow().strftime("%Y-%m-%dT00:00:00")
+        with self._db.read() as db:
+            # What the identity committed today: the worst cases of its quotes that made (or are making) a job.
+            (spent,) = db.execute(
+                "SELECT COALESCE(SUM(json_extract(body, '$.worst_case_total')), 0) FROM quotes "
+                "WHERE state IN ('used', 'claimed') AND COALESCE(json_extract(body, '$.identity'), ?) = ? "
+                "AND json_extract(body, '$.created_at') >= ?",
+                (LOCAL, identity, day),
+            ).fetchone()
+        self.budgets.check(identity, hourly, worst_case, float(spent), lambda amount: money(amount, currency))
+
+    def check_identity(self, quote: Quote, identity: str) -> None:
+        """Only who asked for a quote can redeem it."""
+        if quote.identity != identity:
+            raise Forbidden(
+                f"Quote {quote.quote_id} was issued to {quote.identity!r}, not to {identity!r}: a quote can only be "
+                "used by whoever asked for it. Call estimate_cost yourself and confirm the cost with the user."
             )
 
     def peek(self, quote_id: str | None) -> Quote | None:
@@ -245,8 +273,10 @@ class Gate:
                 f"{self.settings.quote_ttl_seconds:g} s). Call estimate_cost again and confirm the cost "
                 "with the user."
             )
-        # Caps may have been lowered since the quote was issued (e.g. a restart with new settings).
+        # Caps may have been lowered since the quote was issued (e.g. a restart with new settings), and the
+        # identity may have spent its day's budget on other quotes meanwhile.
         self._check_budget(quote.total_hourly, quote.worst_case_total, quote.currency)
+        self._check_identity_budget(quote.identity, quote.total_hourly, quote.worst_case_total, quote.currency)
 
     def authorize(self, quote: Quote, confirmation: Confirmation | None) -> None:
         if confirmation is None:

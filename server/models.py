@@ -113,6 +113,7 @@ class Quote(_Model):
     spot_price_limit: float | None = None
     template_id: str | None = Field(default=None, description="The template (and version) the quote binds")
     template_version: int | None = None
+    identity: str = Field(default="local", description="Who asked for the quote: only they can use it")
 
 
 class JobRequest(_Model):

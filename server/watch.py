@@ -21,7 +21,8 @@ from pydantic import BaseModel, Field
 from cloudjobs_mcp.server import verdict
 from cloudjobs_mcp.server.diagnosis import IMAGE_PULL
 from cloudjobs_mcp.server.engine import Engine
-from cloudjobs_mcp.server.errors import CloudJobsError, Throttled
+from cloudjobs_mcp.server.errors import CloudJobsError, Forbidden, Throttled
+from cloudjobs_mcp.server.identity import Caller
 from cloudjobs_mcp.server.models import Event, Job, JobStatus, Pod
 from cloudjobs_mcp.server.redact import mask
 from cloudjobs_mcp.server.verdict import failing_pod
@@ -130,8 +131,9 @@ async def until_terminal(engine: Engine, job_id: str, limit_seconds: float = 60.
 class _Call:
     """One wait_job_complete call: turns a poll's findings into the call's result."""
 
-    def __init__(self, engine: Engine, job_id: str, watch: Watch, start: float) -> None:
+    def __init__(self, engine: Engine, job_id: str, watch: Watch, start: float, caller: Caller) -> None:
         self.engine, self.job_id, self.watch, self.start = engine, job_id, watch, start
+        self.caller = caller  # a safeguard stops the job only when this caller may stop it
         self.stall: Stall | None = None  # reported in this call's result, once per unchanged status
         self.pull: ImagePull | None = None
         self.now = start
@@ -148,12 +150,13 @@ async def wait(
     job_id: str,
     limits: Limits,
     *,
+    caller: Caller,
     progress: ProgressFn | None = None,
     notice: NoticeFn | None = None,
 ) -> WaitResult:
     start = time.monotonic()
     watch = engine.watches.setdefault(job_id, Watch(first_seen=start))
-    call = _Call(engine, job_id, watch, start)
+    call = _Call(engine, job_id, watch, start, caller)
     delay = limits.interval
     while True:
         try:
@@ -207,13 +210,14 @@ async def _check(engine: Engine, call: _Call, job: Job, limits: Limits) -> WaitR
 
     pull = call.pull = await _image_pull(engine, job, watch, now)
     if pull is not None and pull.since_seconds >= limits.image_pull_timeout:
-        stopped = await _stop(engine, job)
+        stopped = await _stop(engine, job, call.caller)
         return call.result(
             stopped or job,
             "image_pull_failed",
             f"Job {job.job_id} could not pull {pull.image or 'its image'} for {pull.since_seconds:.0f}s, so it was "
-            f"{'stopped' if stopped else 'NOT stopped (read-only server)'}: {pull.event}. Check the image name and "
-            "tag (resolve_image finds a valid one) and the registry's access, then quote again.",
+            f"{'stopped' if stopped else 'NOT stopped (read-only server, or not your job)'}: {pull.event}. "
+            "Check the image name and tag (resolve_image finds a valid one) and the registry's access, then "
+            "quote again.",
             image_pull=pull,
         )
 
@@ -221,12 +225,13 @@ async def _check(engine: Engine, call: _Call, job: Job, limits: Limits) -> WaitR
         watch.waiting_since = watch.waiting_since or now
         queued = now - watch.waiting_since
         if limits.queue_timeout is not None and queued >= limits.queue_timeout:
-            stopped = await _stop(engine, job)
+            stopped = await _stop(engine, job, call.caller)
             return call.result(
                 stopped or job,
                 "queue_timeout",
                 f"Job {job.job_id} was still {job.status.value} after {queued:.0f}s (queue_timeout "
-                f"{limits.queue_timeout:.0f}s), so it was {'stopped' if stopped else 'NOT stopped (read-only)'}: "
+                f"{limits.queue_timeout:.0f}s), so it was "
+                f"{'stopped' if stopped else 'NOT stopped (read-only, or not your job)'}: "
                 "billing can start before training does. Try another spec, fewer workers or later.",
             )
     else:
@@ -238,13 +243,14 @@ async def _check(engine: Engine, call: _Call, job: Job, limits: Limits) -> WaitR
         watch.stall_reported = watch.status_key
 
     if now - watch.first_seen >= limits.timeout:
-        stopped = await _stop(engine, job)
+        stopped = await _stop(engine, job, call.caller)
         if stopped is None:
             return call.result(
                 job,
                 "timed_out",
                 f"Job {job.job_id} is still {job.status.value} after the timeout of {limits.timeout:.0f}s. This "
-                "server is read-only, so it was NOT stopped: stop it yourself if it should not keep running.",
+                "server is read-only (or the job is another identity's), so it was NOT stopped: stop it yourself "
+                "if it should not keep running.",
             )
         return call.result(
             stopped,
@@ -282,11 +288,14 @@ def _result(
     )
 
 
-async def _stop(engine: Engine, job: Job) -> Job | None:
-    """Stop the job unless the server is read-only (then None)."""
+async def _stop(engine: Engine, job: Job, caller: Caller) -> Job | None:
+    """Stop the job unless the server is read-only or the job is another identity's (then None)."""
     if engine.settings.read_only:
         return None
-    return await engine.stop(job.job_id)
+    try:
+        return await engine.stop(job.job_id, caller=caller)
+    except Forbidden:
+        return None
 
 
 async def _image_pull(engine: Engine, job: Job, watch: Watch, now: float) -> ImagePull | None:

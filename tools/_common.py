@@ -12,8 +12,14 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.errors import CloudJobsError
+from cloudjobs_mcp.server.identity import Caller, current_caller
 
 log = logging.getLogger("cloudjobs.tools")
+
+
+def caller_of(ctx: Context[Any, Any]) -> Caller:
+    """Who is calling: the verified token's identity over authenticated HTTP, else ``local``."""
+    return current_caller(getattr(ctx.request_context.session, "client_params", None))
 
 
 def engine_of(ctx: Context[Any, Any]) -> Engine:

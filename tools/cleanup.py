@@ -11,10 +11,11 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from cloudjobs_mcp.server.config import Settings
-from cloudjobs_mcp.server.errors import CloudJobsError
+from cloudjobs_mcp.server.errors import CloudJobsError, Forbidden
+from cloudjobs_mcp.server.identity import SCOPE_ADMIN
 from cloudjobs_mcp.server.models import Job, JobStatus, utcnow
 from cloudjobs_mcp.server.watch import until_terminal
-from cloudjobs_mcp.tools._common import engine_of, tool_errors
+from cloudjobs_mcp.tools._common import caller_of, engine_of, tool_errors
 
 CleanupKind = Literal["would_stop", "would_delete", "would_stop_and_delete", "stopped", "deleted", "skipped", "error"]
 MAX_JOBS = 100
@@ -44,13 +45,20 @@ async def cleanup_candidates(
     older_than_hours: float | None,
     name_prefix: str | None,
     only_created_here: bool,
+    only_mine: bool,
     ctx: Context[Any, Any],
 ) -> list[Job]:
     """The jobs the call would touch; shared by the confirmation question and the tool body."""
-    engine = engine_of(ctx)
+    engine, caller = engine_of(ctx), caller_of(ctx)
     with tool_errors():
         engine.require_writable("clean up jobs")
-        jobs = await engine.list(status, only_ours=only_created_here, limit=MAX_JOBS)
+        if not only_mine and not caller.admin:
+            raise Forbidden(
+                f"only_mine=false touches other identities' jobs: it needs the {SCOPE_ADMIN} scope, which "
+                f"{caller.identity!r} does not have. Clean up your own jobs (only_mine=true)."
+            )
+        mine = caller.identity if only_mine else None
+        jobs = await engine.list(status, only_ours=only_created_here, only_of=mine, limit=MAX_JOBS)
     cutoff = utcnow() - timedelta(hours=older_than_hours) if older_than_hours is not None else None
     return [
         j
@@ -93,12 +101,13 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         older_than_hours: float | None = Field(default=None, gt=0, description="Only jobs created before this"),
         name_prefix: str | None = Field(default=None, description="Only jobs whose name starts with this"),
         only_created_here: bool = Field(default=True, description="Touch only jobs this server created"),
+        only_mine: bool = Field(default=True, description="Touch only jobs you created (false needs jobs:admin)"),
     ) -> CleanupResult:
         """Clean up jobs in one status (default Failed): stop those still running and, with delete=true,
         delete them. Dry run is the default and only lists what would happen; call again with
         dry_run=false to act. Deleting asks the user to confirm the list when the client supports it. By
-        default only jobs this server created are touched. Returns each job's action and why."""
-        engine = engine_of(ctx)
+        default only jobs you created on this server are touched. Returns each job's action and why."""
+        engine, caller = engine_of(ctx), caller_of(ctx)
         if not (isinstance(answer, AcceptedElicitation) and answer.data.confirm):
             return CleanupResult(
                 dry_run=dry_run,
@@ -121,11 +130,11 @@ def register(mcp: MCPServer, settings: Settings) -> None:
                 continue
             try:
                 if running:
-                    await engine.stop(job.job_id)
+                    await engine.stop(job.job_id, caller=caller)
                 if delete:
                     if running:
                         await until_terminal(engine, job.job_id)
-                    await engine.delete(job.job_id)
+                    await engine.delete(job.job_id, caller=caller)
                 actions.append(
                     _action(job, "deleted")
                     if delete

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.models import JobType, Quote
-from cloudjobs_mcp.tools._common import engine_of, tool_errors
+from cloudjobs_mcp.tools._common import caller_of, engine_of, tool_errors
 
 
 class QuoteResult(Quote):
@@ -55,6 +55,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
                 template_version=template_version,
                 spot=spot,
                 spot_price_limit=spot_price_limit,
+                caller=caller_of(ctx),
             )
         return QuoteResult(
             **quote.model_dump(),

@@ -19,7 +19,7 @@ from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import GateRefused
 from cloudjobs_mcp.server.gate import Confirmation, money
 from cloudjobs_mcp.server.models import Job, JobRequest, JobStatus, JobType, MetricDefinition
-from cloudjobs_mcp.tools._common import engine_of, tool_errors
+from cloudjobs_mcp.tools._common import caller_of, engine_of, tool_errors
 
 MAX_PODS_SHOWN = 32
 
@@ -121,7 +121,7 @@ async def confirm_launch(
     """
     engine = engine_of(ctx)
     with tool_errors():
-        quote, used = await engine.preflight(request, quote_id)
+        quote, used = await engine.preflight(request, quote_id, caller_of(ctx))
     if used:
         return _NoQuestion(confirm=False, reason="already-created")
     caps = ctx.client_capabilities
@@ -210,7 +210,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
                             "workers, max runtime) and get a new quote with estimate_cost."
                         )
             with tool_errors():
-                outcome = await engine.create(request, quote_id, how)
+                outcome = await engine.create(request, quote_id, how, caller=caller_of(ctx))
             job = outcome.job
             return CreateResult(
                 job=view(job),
@@ -237,6 +237,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         ctx: Context[Any, Any],
         status: JobStatus | None = Field(default=None, description="Only jobs in this status"),
         only_created_here: bool = Field(default=False, description="Only jobs this server created"),
+        only_mine: bool = Field(default=False, description="Only jobs you (this caller's identity) created"),
         labels: dict[str, str] | None = Field(default=None, description="Only jobs carrying all these labels"),
         include_training_jobs: bool = Field(
             default=False, description="pai: also PaiStudio training jobs (train… ids); one more API call"
@@ -249,6 +250,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             jobs = await engine_of(ctx).list(
                 status,
                 only_ours=only_created_here,
+                only_of=caller_of(ctx).identity if only_mine else None,
                 labels=labels,
                 limit=limit + 1,
                 include_training_jobs=include_training_jobs,
@@ -267,7 +269,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         """Stop a running or queued job (billing stops with it). Stopping a finished job changes nothing.
         Returns the job; its status becomes Stopping, then Stopped."""
         with tool_errors():
-            return view(await engine_of(ctx).stop(job_id))
+            return view(await engine_of(ctx).stop(job_id, caller=caller_of(ctx)))
 
     @mcp.tool(
         title="Delete a job",
@@ -277,5 +279,5 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         """Delete a finished job's record (and, on the local provider, its logs and files). Stop a running
         job first. This cannot be undone."""
         with tool_errors():
-            await engine_of(ctx).delete(job_id)
+            await engine_of(ctx).delete(job_id, caller=caller_of(ctx))
         return f"Deleted job {job_id}."

@@ -16,7 +16,7 @@ from cloudjobs_mcp.server.engine import check_job_id
 from cloudjobs_mcp.server.errors import CloudJobsError, InvalidRequest
 from cloudjobs_mcp.server.metrics import DEFAULT_DEFINITIONS, compile_definitions, downsample, parse_training_metrics
 from cloudjobs_mcp.server.models import JobTemplate, OutputModels, TemplateConfig, TemplateConstraint
-from cloudjobs_mcp.tools._common import engine_of, tool_errors
+from cloudjobs_mcp.tools._common import caller_of, engine_of, tool_errors
 from cloudjobs_mcp.tools.jobs import JobView, view
 
 READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
@@ -71,7 +71,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             """Add or change labels (key → value) on a job, e.g. {"experiment": "lr-sweep"}; list_jobs can
             filter by them. The server's own labels (cloudjobs-*) cannot be changed."""
             with tool_errors():
-                return view(await engine_of(ctx).set_labels(job_id, labels))
+                return view(await engine_of(ctx).set_labels(job_id, labels, caller=caller_of(ctx)))
 
         @mcp.tool(title="Remove labels from a job", annotations=WRITE)
         async def unlabel_job(ctx: Context[Any, Any], job_id: str, keys: list[str]) -> Unlabeled:
@@ -79,7 +79,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             Returns the job with its remaining labels; keys the job did not carry are named in `not_found`
             (nothing was removed for them)."""
             with tool_errors():
-                job, absent = await engine_of(ctx).remove_labels(job_id, keys)
+                job, absent = await engine_of(ctx).remove_labels(job_id, keys, caller=caller_of(ctx))
             note = "; ".join(f'label "{k}" not found' for k in absent) + "." if absent else None
             return Unlabeled(**view(job).model_dump(), not_found=[*absent], note=note)
 

@@ -13,7 +13,7 @@ from pydantic import Field
 from cloudjobs_mcp.server import watch
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.watch import Limits, WaitResult
-from cloudjobs_mcp.tools._common import engine_of, tool_errors
+from cloudjobs_mcp.tools._common import caller_of, engine_of, tool_errors
 
 DEFAULT_MAX_WAIT = 45.0  # below the 60 s request timeout many MCP clients use
 
@@ -67,4 +67,6 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             queue_timeout=queue_timeout,
         )
         with tool_errors():
-            return await watch.wait(engine_of(ctx), job_id, limits, progress=progress, notice=notice)
+            return await watch.wait(
+                engine_of(ctx), job_id, limits, caller=caller_of(ctx), progress=progress, notice=notice
+            )

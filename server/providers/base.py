@@ -34,6 +34,7 @@ from cloudjobs_mcp.server.models import (
 # Tag keys the server puts on every job it creates; cleanup and idempotent retries rely on them.
 TAG_CREATED_BY = "cloudjobs-mcp"
 TAG_QUOTE_ID = "cloudjobs-quote"
+TAG_OWNER = "cloudjobs-owner"  # the identity that created the job (the quote's)
 
 
 @runtime_checkable
