@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
 
     add_arguments(sandbox)
     _add_config(sub)
+    bundle = sub.add_parser("bundle", help="build an MCP Bundle (.mcpb) for Claude Desktop")
+    bundle.add_argument("--output", default="dist", help="folder for cloudjobs-mcp-<version>.mcpb (default: dist)")
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -63,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         from cloudjobs_mcp.server import clients
 
         return clients.main(args.client, _config_env(args), runner=args.runner, pin=args.pin)
+    if args.command == "bundle":
+        from pathlib import Path
+
+        from cloudjobs_mcp.server import bundle as mcpb
+
+        return mcpb.main(Path(args.output))
     if args.command == "sandbox":
         from cloudjobs_mcp.server.sandbox.runner import run
 

@@ -96,7 +96,7 @@ def notes(client: str, env: Mapping[str, str]) -> list[str]:
     if names and client == "claude":
         lines.append(
             f"Replace the <your …> values of {', '.join(names)}. Claude Desktop keeps them in this file as plain"
-            " text: keep the file private."
+            " text; the bundle (`cloudjobs-mcp bundle`) keeps them in the OS keychain instead."
         )
     if names and client == "cursor":
         lines.append(f"Cursor reads {', '.join(names)} from the environment it was started in: export them there.")
