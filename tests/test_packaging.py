@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import tomllib
 from pathlib import Path
@@ -26,3 +27,20 @@ def test_the_installed_code_is_the_namespaced_one() -> None:
     spec = importlib.util.find_spec("cloudjobs_mcp.server.engine")
     assert spec is not None and spec.origin is not None
     assert Path(spec.origin).name == "engine.py"
+
+
+def test_no_code_imports_the_root_folders_by_their_bare_names() -> None:
+    """`from server.x import …` works from the checkout (cwd on sys.path) but not installed, and would load a
+    second copy of the module beside cloudjobs_mcp.server.x: every import goes through the namespace."""
+    bare = ("server", "tools", "prompts")
+    offenders = []
+    for top in ("server", "tools", "prompts", "tests", "bench", "scripts"):
+        for path in (ROOT / top).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                offenders += [f"{path.relative_to(ROOT)}:{node.lineno} {n}" for n in names if n.split(".")[0] in bare]
+    assert offenders == [], "import these as cloudjobs_mcp.<name>"
