@@ -4,9 +4,9 @@
     python scripts/server_json.py --check  # exit 1 and say what differs (tests/test_server_json.py runs this)
 
 The README's settings table is the one list of ``CLOUDJOBS_*`` settings: each row becomes an entry of
-``packages[0].environmentVariables`` (name, description from the "meaning" column, default unless "none",
-format from ``Settings``' field type, ``isSecret`` by the secret rule below). Hand-added keys of an entry
-(``choices``, ``placeholder``) survive a rewrite. Variables of other names (a cloud's own credentials,
+``packages[0].environmentVariables`` (name, description from the "meaning" column, the default when it is
+a literal value, format from ``Settings``' field type, ``isSecret`` by the secret rule below). Hand-added
+keys of an entry (``choices``, ``placeholder``) survive a rewrite. Variables of other names (a cloud's own credentials,
 ``ALIBABA_CLOUD_*``) are written by hand in server.json and kept as they are.
 """
 
@@ -97,8 +97,13 @@ def _format(name: str) -> str:
 def variable(row: dict[str, str]) -> dict[str, Any]:
     name = row["name"]
     entry: dict[str, Any] = {"name": name, "description": _plain(row["meaning"]), "format": _format(name)}
-    default = _plain(row["default"])
-    if default and default != "none":
+    # Only a literal value (a code span in the table) is a default; prose such as "none" or "the server's
+    # URL" says what happens when the variable is unset, and `http://HOST:PORT/mcp` is a template.
+    literal = re.fullmatch(r"`([^`]+)`", row["default"].strip())
+    default = literal.group(1) if literal else ""
+    if re.search(r"[<>]|[A-Z]{3,}", default) and not re.fullmatch(r"[A-Z_]+", default):
+        default = ""
+    if default:
         if entry["format"] == "boolean":
             default = {"0": "false", "1": "true"}.get(default, default)
         entry["default"] = default

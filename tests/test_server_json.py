@@ -125,10 +125,11 @@ def test_the_generator_reads_the_table_as_written():
     readme = (
         "# x\n\n## Settings\n\n| variable | default | meaning |\n| --- | --- | --- |\n"
         "| `CLOUDJOBS_A_TOKEN` | none | a `token` for [the API](https://example.com) |\n"
-        "| `CLOUDJOBS_EP_DLC`, `..._ECS` | `1` | endpoints |\n\n## Next\n| `CLOUDJOBS_NOT_A_SETTING` | x | y |\n"
+        "| `CLOUDJOBS_EP_DLC`, `..._ECS` | `1` | endpoints |\n"
+        "| `CLOUDJOBS_URL` | the server's URL | where |\n\n## Next\n| `CLOUDJOBS_NOT_A_SETTING` | x | y |\n"
     )
     rows = server_json.settings_table(readme)
-    assert [r["name"] for r in rows] == ["CLOUDJOBS_A_TOKEN", "CLOUDJOBS_EP_DLC", "CLOUDJOBS_EP_ECS"]
+    assert [r["name"] for r in rows] == ["CLOUDJOBS_A_TOKEN", "CLOUDJOBS_EP_DLC", "CLOUDJOBS_EP_ECS", "CLOUDJOBS_URL"]
     token = server_json.variable(rows[0])
     assert token == {
         "name": "CLOUDJOBS_A_TOKEN",
@@ -138,3 +139,4 @@ def test_the_generator_reads_the_table_as_written():
         "isSecret": True,
     }
     assert server_json.variable(rows[2])["default"] == "1"
+    assert "default" not in server_json.variable(rows[3])  # prose, not a value
