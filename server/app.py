@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from mcp.server import MCPServer
@@ -16,18 +16,25 @@ from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.providers.base import Provider
 from cloudjobs_mcp.tools import cleanup, cost, jobs, logs, observe, specs, team, watch
+from cloudjobs_mcp.tools import providers as provider_tools
 
 INSTRUCTIONS = """\
 cloudjobs-mcp runs machine-learning training jobs on a cloud (or this machine) and keeps their cost safe.
 Workflow: list_ecs_specs → (resolve_image) → estimate_cost → show the quote and get the user's approval →
 create_training_job with the quote_id → wait_job_complete (call again while done=false) → get_job_logs →
-cleanup_jobs. Never create a job without a quote the user approved. Do not default to GPU specs."""
+cleanup_jobs. Never create a job without a quote the user approved. Do not default to GPU specs.
+With several providers (list_providers), compare_offers ranks what meets a need by whole-job cost."""
 
 
 def build_server(
-    settings: Settings | None = None, provider: Provider | None = None, *, http_url: str | None = None
+    settings: Settings | None = None,
+    provider: Provider | None = None,
+    providers: Mapping[str, Provider] | None = None,
+    *,
+    http_url: str | None = None,
 ) -> MCPServer:
-    """The server for ``settings`` (default: from the environment); ``provider`` replaces the configured one.
+    """The server for ``settings`` (default: from the environment); ``provider`` replaces the configured one,
+    ``providers`` the enabled providers of those names.
 
     ``http_url`` is the URL the server is reached at over HTTP: with API tokens or an OAuth issuer configured,
     every HTTP request must then carry a valid bearer token (stdio never does: its caller is ``local``).
@@ -37,7 +44,7 @@ def build_server(
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[Engine]:
-        async with Engine.open(settings, provider) as engine:
+        async with Engine.open(settings, provider, providers) as engine:
             yield engine
 
     mcp = MCPServer(
@@ -50,8 +57,8 @@ def build_server(
         auth=verifier[1] if verifier else None,
     )
     mcp.middleware.append(ToolAccess(mcp))
-    for family in (specs, cost, jobs, watch, logs, observe, team, cleanup):
+    for family in (provider_tools, specs, cost, jobs, watch, logs, observe, team, cleanup):
         family.register(mcp, settings)
     prompts.register(mcp)
-    logging.getLogger("cloudjobs").debug("server built for provider %s", settings.provider)
+    logging.getLogger("cloudjobs").debug("server built for providers %s", ", ".join(settings.providers))
     return mcp

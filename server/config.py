@@ -10,16 +10,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from cloudjobs_mcp.server.errors import ConfigurationError
+from cloudjobs_mcp.server.providers import LABELS
 
 PREFIX = "CLOUDJOBS_"
-PROVIDERS = ("local", "pai")
+PROVIDERS = tuple(LABELS)  # one registry of provider names: server/providers/__init__.py
 
 
 class Settings(BaseModel):
-    provider: str = Field(default="local", description="local | pai")
+    # CLOUDJOBS_PROVIDERS (a comma list) wins; CLOUDJOBS_PROVIDER (one name) is its older alias. Either
+    # way ``provider`` ends up as the default provider (the first enabled one).
+    provider: str = Field(default="local", description="The default provider (the first of providers)")
+    providers: tuple[str, ...] = Field(default=(), description="Every enabled provider, the default first")
+    price_table: Path | None = Field(default=None, description="JSON or TOML price table (server/pricing.py)")
     state_dir: Path = Field(default_factory=lambda: Path.home() / ".cloudjobs")
     max_hourly: float | None = Field(default=None, ge=0, description="Refuse quotes above this total/hour")
     max_job_cost: float | None = Field(default=None, ge=0, description="Refuse quotes whose worst case is above")
@@ -59,6 +64,26 @@ class Settings(BaseModel):
             raise ValueError(f"unknown provider {v!r}; allowed: {', '.join(PROVIDERS)}")
         return v
 
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _known_providers(cls, v: Any) -> Any:
+        names = [n.strip().lower() for n in v.split(",")] if isinstance(v, str) else v
+        if not isinstance(names, list | tuple):
+            return v
+        names = [n for n in names if n]
+        unknown = [n for n in names if n not in PROVIDERS]
+        if unknown:
+            raise ValueError(f"unknown provider {', '.join(map(repr, unknown))}; allowed: {', '.join(PROVIDERS)}")
+        return tuple(dict.fromkeys(names))  # first mention wins the order; duplicates dropped
+
+    @model_validator(mode="after")
+    def _default_provider(self) -> Settings:
+        if self.providers:
+            self.provider = self.providers[0]
+        else:
+            self.providers = (self.provider,)
+        return self
+
     @field_validator("pai_network")
     @classmethod
     def _known_network(cls, v: str) -> str:
@@ -67,10 +92,10 @@ class Settings(BaseModel):
             raise ValueError("must be 'public' or 'vpc'")
         return v
 
-    @field_validator("state_dir", "http_tokens_file", "budgets_file", mode="before")
+    @field_validator("state_dir", "http_tokens_file", "budgets_file", "price_table", mode="before")
     @classmethod
     def _expand(cls, v: Any) -> Any:
-        return Path(v).expanduser() if isinstance(v, str | Path) else v
+        return Path(v).expanduser() if isinstance(v, str | Path) and str(v).strip() else v
 
     @field_validator("oauth_issuer", "oauth_jwks_url", "http_public_url")
     @classmethod

@@ -36,10 +36,20 @@ class Claim:
     attempted_before: bool  # an earlier create with this quote failed midway: look for its job first
 
 
-def money(amount: float, currency: str) -> str:
+UNKNOWN = "price unknown"
+
+
+def money(amount: float | None, currency: str) -> str:
+    """``amount`` in ``currency`` for a human; None (an unknown price) says so in words."""
+    if amount is None:
+        return UNKNOWN
     if 0 < amount < 0.01:
         return f"< {currency} 0.01"
     return f"{currency} {amount:,.2f}"
+
+
+def per_hour(amount: float | None, currency: str) -> str:
+    return UNKNOWN if amount is None else f"{money(amount, currency)}/hour"
 
 
 def quote_text(quote: Quote, spec: Spec, provider_label: str) -> str:
@@ -49,13 +59,22 @@ def quote_text(quote: Quote, spec: Spec, provider_label: str) -> str:
     else:
         hw = f"{spec.cpu}vCPU {spec.memory_gb:g}GB, CPU"
     workers = "Worker" if quote.worker_count == 1 else "Workers"
+    unknown = quote.per_worker_hourly is None
     return "\n".join(
         [
             f"{provider_label} cost estimate:",
+            *(
+                [
+                    "  PRICE UNKNOWN: the platform gives no price for this spec and the price table "
+                    "(CLOUDJOBS_PRICE_TABLE) has none, so the cost of this job is NOT known."
+                ]
+                if unknown
+                else []
+            ),
             f"  Job type: {quote.job_type}",
             f"  Spec: {quote.ecs_spec} ({hw}) x {quote.worker_count} {workers}",
-            f"  Per-worker price: {money(quote.per_worker_hourly, quote.currency)}/hour",
-            f"  Total price: {money(quote.total_hourly, quote.currency)}/hour",
+            f"  Per-worker price: {per_hour(quote.per_worker_hourly, quote.currency)}",
+            f"  Total price: {per_hour(quote.total_hourly, quote.currency)}",
             f"  Estimated runtime: ~{quote.estimated_minutes:g} minutes",
             f"  Estimated total cost: {money(quote.estimated_total, quote.currency)}",
             f"  Max runtime: {quote.max_runtime_minutes:g} minutes, worst case "
@@ -77,9 +96,16 @@ def quote_text(quote: Quote, spec: Spec, provider_label: str) -> str:
             "  Billing: pay-as-you-go, billing stops automatically when the job finishes",
             f"  Quote: {quote.quote_id}, valid until {quote.expires_at:%Y-%m-%d %H:%M:%S} UTC",
             "",
-            "Proceed with creation?",
+            "Proceed with creation at an unknown cost?" if unknown else "Proceed with creation?",
         ]
     )
+
+
+def cost_summary(quote: Quote) -> str:
+    """The quote's cost in one phrase, for confirmations; an unknown price is said in words."""
+    if quote.total_hourly is None:
+        return "PRICE UNKNOWN: the cost of this job is not known"
+    return f"{per_hour(quote.total_hourly, quote.currency)}, at most {money(quote.worst_case_total, quote.currency)}"
 
 
 class Gate:
@@ -110,7 +136,7 @@ class Gate:
         spec: Spec,
         worker_count: int,
         job_type: str,
-        per_worker_hourly: float,
+        per_worker_hourly: float | None,
         currency: str,
         estimated_minutes: float,
         max_runtime_minutes: float,
@@ -122,7 +148,7 @@ class Gate:
         identity: str,
     ) -> Quote:
         """A quote; a spot quote's estimate is at the spot price and its worst case at ``worst_per_worker_hourly``
-        (the price limit, or on-demand)."""
+        (the price limit, or on-demand). A None price is unknown: so are the totals, and any budget cap refuses it."""
         if estimated_minutes <= 0:
             raise InvalidRequest(f"estimated_minutes must be > 0 (got {estimated_minutes:g}).")
         if max_runtime_minutes <= 0:
@@ -132,14 +158,14 @@ class Gate:
                 f"max_runtime_minutes ({max_runtime_minutes:g}) must be at least estimated_minutes "
                 f"({estimated_minutes:g}): the job is stopped when it reaches its max runtime."
             )
-        total_hourly = per_worker_hourly * worker_count
-        estimated_total = total_hourly * estimated_minutes / 60
-        worst_hourly = (
-            worst_per_worker_hourly if worst_per_worker_hourly is not None else per_worker_hourly
-        ) * worker_count
-        worst_case = worst_hourly * max_runtime_minutes / 60
-        self._check_budget(max(total_hourly, worst_hourly), worst_case, currency)
-        self._check_identity_budget(identity, max(total_hourly, worst_hourly), worst_case, currency)
+        total_hourly = None if per_worker_hourly is None else per_worker_hourly * worker_count
+        estimated_total = None if total_hourly is None else total_hourly * estimated_minutes / 60
+        worst_rate = worst_per_worker_hourly if worst_per_worker_hourly is not None else per_worker_hourly
+        worst_hourly = None if worst_rate is None else worst_rate * worker_count
+        worst_case = None if worst_hourly is None else worst_hourly * max_runtime_minutes / 60
+        highest = None if total_hourly is None or worst_hourly is None else max(total_hourly, worst_hourly)
+        self._check_budget(highest, worst_case, currency)
+        self._check_identity_budget(identity, highest, worst_case, currency)
         now = utcnow()
         quote = Quote(
             quote_id="q-" + secrets.token_hex(8),
@@ -169,21 +195,32 @@ class Gate:
             db.execute("INSERT INTO quotes (quote_id, body) VALUES (?, ?)", (quote.quote_id, quote.model_dump_json()))
         return quote
 
-    def _check_budget(self, total_hourly: float, worst_case: float, currency: str) -> None:
+    def _check_budget(self, total_hourly: float | None, worst_case: float | None, currency: str) -> None:
         cap_hourly, cap_job = self.settings.max_hourly, self.settings.max_job_cost
-        if cap_hourly is not None and total_hourly > cap_hourly:
+        caps = [
+            f"CLOUDJOBS_{n}={c:g}" for n, c in (("MAX_HOURLY", cap_hourly), ("MAX_JOB_COST", cap_job)) if c is not None
+        ]
+        if caps and (total_hourly is None or worst_case is None):
+            raise GateRefused(
+                f"Price unknown: the platform gives no price for this spec and the price table has none, so the "
+                f"budget cap ({', '.join(caps)}) cannot be checked and the job is refused. Add the spec's price to "
+                "the price table (CLOUDJOBS_PRICE_TABLE), or pick a priced spec (compare_offers lists them)."
+            )
+        if cap_hourly is not None and total_hourly is not None and total_hourly > cap_hourly:
             raise GateRefused(
                 f"Over budget: this job would cost {money(total_hourly, currency)}/hour, above the cap "
                 f"CLOUDJOBS_MAX_HOURLY={cap_hourly:g}. Use fewer workers or a smaller spec."
             )
-        if cap_job is not None and worst_case > cap_job:
+        if cap_job is not None and worst_case is not None and worst_case > cap_job:
             raise GateRefused(
                 f"Over budget: if it runs its full max runtime this job would cost "
                 f"{money(worst_case, currency)}, above the cap CLOUDJOBS_MAX_JOB_COST={cap_job:g}. "
                 "Lower max_runtime_minutes, use fewer workers or a smaller spec."
             )
 
-    def _check_identity_budget(self, identity: str, hourly: float, worst_case: float, currency: str) -> None:
+    def _check_identity_budget(
+        self, identity: str, hourly: float | None, worst_case: float | None, currency: str
+    ) -> None:
         if self.budgets.limits(identity) is None:
             return
         day = utcnow().strftime("%Y-%m-%dT00:00:00")
@@ -282,8 +319,7 @@ class Gate:
         if confirmation is None:
             raise GateRefused(
                 f"Not confirmed: nothing was created. Show the user quote {quote.quote_id} "
-                f"({money(quote.total_hourly, quote.currency)}/hour, at most "
-                f"{money(quote.worst_case_total, quote.currency)}) and only after they approve it call "
+                f"({cost_summary(quote)}) and only after they approve it call "
                 "create_training_job again with confirmed=true."
             )
         if confirmation is Confirmation.ARGUMENT and self.settings.strict_confirm:

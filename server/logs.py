@@ -106,8 +106,9 @@ async def job_logs(
     context: int = 2,
     max_bytes: int = 8000,
     cursor: str | None = None,
+    provider: str | None = None,
 ) -> JobLogs:
-    job = await engine.get(job_id)
+    job = await engine.get(job_id, provider)
     at: tuple[str, int] | None = None
     if cursor:
         query, pod, line = Query.decode(cursor, job.job_id)
@@ -130,7 +131,7 @@ async def fetch(engine: Engine, job: Job, pods: list[str], query: Query) -> dict
     pages: dict[str, LogPage] = {}
 
     async def one(pid: str) -> None:
-        pages[pid] = await engine.provider.pod_logs(
+        pages[pid] = await engine.provider_of(job).pod_logs(
             job.job_id, pid, max_lines=query.tail_lines, since=query.since, until=query.until
         )
 

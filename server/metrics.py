@@ -186,12 +186,13 @@ async def job_metrics(
     since: datetime | None = None,
     step_seconds: int | None = None,
     definitions: list[MetricDefinition] | None = None,
+    provider: str | None = None,
 ) -> JobMetrics:
-    job = await engine.get(job_id)
+    job = await engine.get(job_id, provider)
     spec = None
     if job.ecs_spec:
         try:
-            spec = await engine.spec(job.ecs_spec)
+            spec = await engine.spec(job.ecs_spec, job.provider)
         except CloudJobsError:
             spec = None
     gpu_job = bool(spec and spec.gpu_count)
@@ -204,10 +205,10 @@ async def job_metrics(
     logs: dict[str, list[str]] = {}
 
     async def fetch_metric(kind: MetricKind) -> None:
-        series[kind] = await engine.provider.metrics(job.job_id, kind, since=since, step_seconds=step_seconds)
+        series[kind] = await engine.provider_of(job).metrics(job.job_id, kind, since=since, step_seconds=step_seconds)
 
     async def fetch_log(pod_id: str) -> None:
-        logs[pod_id] = (await engine.provider.pod_logs(job.job_id, pod_id, max_lines=20_000, since=since)).lines
+        logs[pod_id] = (await engine.provider_of(job).pod_logs(job.job_id, pod_id, max_lines=20_000, since=since)).lines
 
     async with anyio.create_task_group() as tg:  # every metric and every pod's log at once
         for kind in kinds:

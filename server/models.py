@@ -81,10 +81,10 @@ class Image(_Model):
 
 
 class Price(_Model):
-    """The platform's hourly price for one worker of a spec."""
+    """The platform's hourly price for one worker of a spec; ``per_worker_hourly`` None: price unknown."""
 
     instance_type: str
-    per_worker_hourly: float
+    per_worker_hourly: float | None
     currency: str
     source: str = Field(description="Where the price came from, e.g. 'ECS DescribePrice'")
 
@@ -98,12 +98,12 @@ class Quote(_Model):
     ecs_spec: str
     worker_count: int
     job_type: str
-    per_worker_hourly: float
-    total_hourly: float
+    per_worker_hourly: float | None = Field(description="None: price unknown (then so are the totals)")
+    total_hourly: float | None
     estimated_minutes: float
     max_runtime_minutes: float = Field(description="The job is stopped when it has run this long")
-    estimated_total: float
-    worst_case_total: float
+    estimated_total: float | None
+    worst_case_total: float | None
     currency: str
     created_at: datetime
     expires_at: datetime

@@ -107,8 +107,8 @@ class Diagnosis(BaseModel):
     events: list[str] = Field(default_factory=list, description="The last events")
 
 
-async def diagnose(engine: Engine, job_id: str) -> Diagnosis:
-    diagnosis, _ = await investigate(engine, await engine.get(job_id))
+async def diagnose(engine: Engine, job_id: str, provider: str | None = None) -> Diagnosis:
+    diagnosis, _ = await investigate(engine, await engine.get(job_id, provider))
     return diagnosis
 
 
@@ -120,16 +120,16 @@ async def investigate(engine: Engine, job: Job) -> tuple[Diagnosis, list[str]]:
     got = _Evidence()
 
     async def error_info() -> None:
-        got.error_info = await _quiet(engine.provider.error_info(job.job_id), None)
+        got.error_info = await _quiet(engine.provider_of(job).error_info(job.job_id), None)
 
     async def events() -> None:
-        got.events = await _quiet(engine.provider.events(job.job_id), [])
+        got.events = await _quiet(engine.provider_of(job).events(job.job_id), [])
 
     async def sanity() -> None:
-        got.sanity = await _quiet(engine.provider.sanity_checks(job.job_id), [])
+        got.sanity = await _quiet(engine.provider_of(job).sanity_checks(job.job_id), [])
 
     async def log(pod_id: str) -> None:
-        page = await _quiet(engine.provider.pod_logs(job.job_id, pod_id, max_lines=5000), None)
+        page = await _quiet(engine.provider_of(job).pod_logs(job.job_id, pod_id, max_lines=5000), None)
         got.lines = page.lines if page is not None else []
 
     async def warnings() -> None:

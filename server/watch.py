@@ -118,11 +118,13 @@ def progress_line(job: Job, elapsed: float) -> str:
     )
 
 
-async def until_terminal(engine: Engine, job_id: str, limit_seconds: float = 60.0, poll: float = 0.5) -> Job:
+async def until_terminal(
+    engine: Engine, job_id: str, limit_seconds: float = 60.0, poll: float = 0.5, provider: str | None = None
+) -> Job:
     """Poll until the job has finished (used after a stop, e.g. before deleting)."""
     with anyio.fail_after(limit_seconds):
         while True:
-            job = await engine.get(job_id)
+            job = await engine.get(job_id, provider)
             if job.status.is_terminal:
                 return job
             await anyio.sleep(poll)
@@ -153,6 +155,7 @@ async def wait(
     caller: Caller,
     progress: ProgressFn | None = None,
     notice: NoticeFn | None = None,
+    provider: str | None = None,
 ) -> WaitResult:
     start = time.monotonic()
     watch = engine.watches.setdefault(job_id, Watch(first_seen=start))
@@ -160,7 +163,7 @@ async def wait(
     delay = limits.interval
     while True:
         try:
-            job = await engine.get(job_id)  # the one status read of this poll
+            job = await engine.get(job_id, provider)  # the one status read of this poll
         except Throttled:
             delay = min(delay * 2, max(limits.interval, 60.0))  # the transport already retried; slow down
             await anyio.sleep(delay)
@@ -293,7 +296,7 @@ async def _stop(engine: Engine, job: Job, caller: Caller) -> Job | None:
     if engine.settings.read_only:
         return None
     try:
-        return await engine.stop(job.job_id, caller=caller)
+        return await engine.stop(job.job_id, job.provider, caller=caller)
     except Forbidden:
         return None
 
@@ -305,7 +308,7 @@ async def _image_pull(engine: Engine, job: Job, watch: Watch, now: float) -> Ima
         if watch.polls % EVENTS_EVERY != 1:
             text = watch.pull_event  # between event reads, the last reading stands
         else:
-            events = await _events(engine, job.job_id)
+            events = await _events(engine, job)
             text = next((e.message for e in reversed(events) if IMAGE_PULL.search(e.message)), "")
     if not text:
         watch.pull_since, watch.pull_event = None, ""
@@ -322,9 +325,9 @@ def _pod_text(pod: Pod) -> str:
     return f"{pod.status} {pod.sub_status or ''}"
 
 
-async def _events(engine: Engine, job_id: str, pod_id: str | None = None) -> list[Event]:
+async def _events(engine: Engine, job: Job, pod_id: str | None = None) -> list[Event]:
     try:
-        return await engine.provider.events(job_id, pod_id)
+        return await engine.provider_of(job).events(job.job_id, pod_id)
     except CloudJobsError:
         return []
 
@@ -338,7 +341,7 @@ def _event_lines(events: list[Event], known: tuple[str, ...]) -> list[str]:
 
 async def _stall(engine: Engine, job: Job, unchanged: float) -> Stall:
     pod = failing_pod(job)
-    events = await _events(engine, job.job_id)
+    events = await _events(engine, job)
     return Stall(
         status=f"{job.status.value} ({job.raw_status})",
         unchanged_seconds=round(unchanged, 1),
@@ -352,7 +355,7 @@ async def _tail(engine: Engine, job: Job, pod: Pod | None) -> list[str]:
     if pod is None:
         return []
     try:
-        page = await engine.provider.pod_logs(job.job_id, pod.pod_id, max_lines=TAIL_LINES)
+        page = await engine.provider_of(job).pod_logs(job.job_id, pod.pod_id, max_lines=TAIL_LINES)
     except CloudJobsError:
         return []
     known = engine.known_secrets()

@@ -732,7 +732,7 @@ async def test_create_provider_from_env_settings_uses_endpoint_overrides() -> No
         "CLOUDJOBS_PAI_NETWORK": "vpc",
         "CLOUDJOBS_PAI_ENDPOINT_DLC": "http://127.0.0.1:9000",
     }
-    provider = create_provider(Settings.from_env(env))
+    provider = create_provider("pai", Settings.from_env(env))
     assert isinstance(provider, PaiProvider)
     async with provider:
         assert provider.api.endpoints["dlc"].base_url == "http://127.0.0.1:9000"

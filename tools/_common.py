@@ -5,16 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field
 
 from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.errors import CloudJobsError
 from cloudjobs_mcp.server.identity import Caller, current_caller
 
 log = logging.getLogger("cloudjobs.tools")
+
+# The one `provider` argument every tool takes (kept terse: every tool's schema carries it).
+ProviderArg = Annotated[str | None, Field(description="Provider (list_providers); omit: automatic")]
 
 
 def caller_of(ctx: Context[Any, Any]) -> Caller:

@@ -15,7 +15,7 @@ from cloudjobs_mcp.server.errors import CloudJobsError, Forbidden
 from cloudjobs_mcp.server.identity import SCOPE_ADMIN
 from cloudjobs_mcp.server.models import Job, JobStatus, utcnow
 from cloudjobs_mcp.server.watch import until_terminal
-from cloudjobs_mcp.tools._common import caller_of, engine_of, tool_errors
+from cloudjobs_mcp.tools._common import ProviderArg, caller_of, engine_of, tool_errors
 
 CleanupKind = Literal["would_stop", "would_delete", "would_stop_and_delete", "stopped", "deleted", "skipped", "error"]
 MAX_JOBS = 100
@@ -27,6 +27,7 @@ class ConfirmDelete(BaseModel):
 
 class CleanupAction(BaseModel):
     job_id: str
+    provider: str
     name: str
     status: str
     action: CleanupKind
@@ -37,7 +38,13 @@ class CleanupResult(BaseModel):
     dry_run: bool
     matched: int
     actions: list[CleanupAction]
+    unavailable: dict[str, str] = Field(default_factory=dict, description="Providers that failed, and why")
     summary: str
+
+
+class Candidates(BaseModel):
+    jobs: list[Job]
+    unavailable: dict[str, str]
 
 
 async def cleanup_candidates(
@@ -47,8 +54,10 @@ async def cleanup_candidates(
     only_created_here: bool,
     only_mine: bool,
     ctx: Context[Any, Any],
-) -> list[Job]:
-    """The jobs the call would touch; shared by the confirmation question and the tool body."""
+    provider: str | None = None,
+) -> Candidates:
+    """The jobs the call would touch (every provider's unless one is named); shared by the confirmation
+    question and the tool body."""
     engine, caller = engine_of(ctx), caller_of(ctx)
     with tool_errors():
         engine.require_writable("clean up jobs")
@@ -58,27 +67,31 @@ async def cleanup_candidates(
                 f"{caller.identity!r} does not have. Clean up your own jobs (only_mine=true)."
             )
         mine = caller.identity if only_mine else None
-        jobs = await engine.list(status, only_ours=only_created_here, only_of=mine, limit=MAX_JOBS)
+        listing = await engine.list(
+            status, only_ours=only_created_here, only_of=mine, limit=MAX_JOBS, provider=provider
+        )
     cutoff = utcnow() - timedelta(hours=older_than_hours) if older_than_hours is not None else None
-    return [
+    jobs = [
         j
-        for j in jobs
+        for j in listing.jobs
         if (not name_prefix or j.name.startswith(name_prefix))
         and (cutoff is None or (j.created_at is not None and j.created_at < cutoff))
     ]
+    return Candidates(jobs=jobs, unavailable=listing.failures)
 
 
 async def confirm_delete(
     delete: bool,
     dry_run: bool,
-    candidates: Annotated[list[Job], Resolve(cleanup_candidates)],
+    found: Annotated[Candidates, Resolve(cleanup_candidates)],
     ctx: Context[Any, Any],
 ) -> ConfirmDelete | Elicit[ConfirmDelete]:
     """Ask the human to confirm the exact list before anything is deleted (when the client can be asked)."""
+    candidates = found.jobs
     caps = ctx.client_capabilities
     if dry_run or not delete or not candidates or caps is None or caps.elicitation is None:
         return ConfirmDelete(confirm=True)
-    shown = ", ".join(f"{j.job_id} ({j.name}, {j.status.value})" for j in candidates[:20])
+    shown = ", ".join(f"{j.job_id} ({j.provider}, {j.name}, {j.status.value})" for j in candidates[:20])
     more = f" and {len(candidates) - 20} more" if len(candidates) > 20 else ""
     return Elicit(f"Delete {len(candidates)} jobs: {shown}{more}? Running ones are stopped first.", ConfirmDelete)
 
@@ -93,7 +106,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
     )
     async def cleanup_jobs(
         ctx: Context[Any, Any],
-        candidates: Annotated[list[Job], Resolve(cleanup_candidates)],
+        found: Annotated[Candidates, Resolve(cleanup_candidates)],
         answer: Annotated[ElicitationResult[ConfirmDelete], Resolve(confirm_delete)],
         status: JobStatus = Field(default=JobStatus.FAILED, description="Which jobs: Failed, Stopped, Succeeded, ..."),
         delete: bool = Field(default=False, description="Also delete them (running ones are stopped first)"),
@@ -102,17 +115,21 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         name_prefix: str | None = Field(default=None, description="Only jobs whose name starts with this"),
         only_created_here: bool = Field(default=True, description="Touch only jobs this server created"),
         only_mine: bool = Field(default=True, description="Touch only jobs you created (false needs jobs:admin)"),
+        provider: ProviderArg = None,
     ) -> CleanupResult:
         """Clean up jobs in one status (default Failed): stop those still running and, with delete=true,
         delete them. Dry run is the default and only lists what would happen; call again with
         dry_run=false to act. Deleting asks the user to confirm the list when the client supports it. By
-        default only jobs you created on this server are touched. Returns each job's action and why."""
+        default only jobs you created on this server are touched, on every enabled provider unless one is
+        named. Returns each job's action and why."""
         engine, caller = engine_of(ctx), caller_of(ctx)
+        candidates, unavailable = found.jobs, found.unavailable
         if not (isinstance(answer, AcceptedElicitation) and answer.data.confirm):
             return CleanupResult(
                 dry_run=dry_run,
                 matched=len(candidates),
                 actions=[_action(j, "skipped", "the user declined the deletion") for j in candidates],
+                unavailable=unavailable,
                 summary=f"The user declined: none of the {len(candidates)} jobs was stopped or deleted.",
             )
         actions: list[CleanupAction] = []
@@ -130,11 +147,11 @@ def register(mcp: MCPServer, settings: Settings) -> None:
                 continue
             try:
                 if running:
-                    await engine.stop(job.job_id, caller=caller)
+                    await engine.stop(job.job_id, job.provider, caller=caller)
                 if delete:
                     if running:
-                        await until_terminal(engine, job.job_id)
-                    await engine.delete(job.job_id, caller=caller)
+                        await until_terminal(engine, job.job_id, provider=job.provider)
+                    await engine.delete(job.job_id, job.provider, caller=caller)
                 actions.append(
                     _action(job, "deleted")
                     if delete
@@ -152,8 +169,14 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or f"no {status.value} jobs matched"
         if dry_run and candidates:
             summary += ". Dry run: nothing was changed; call again with dry_run=false to do it."
-        return CleanupResult(dry_run=dry_run, matched=len(candidates), actions=actions, summary=summary)
+        if unavailable:
+            summary += f". Not cleaned (could not be asked): {', '.join(unavailable)}"
+        return CleanupResult(
+            dry_run=dry_run, matched=len(candidates), actions=actions, unavailable=unavailable, summary=summary
+        )
 
 
 def _action(job: Job, kind: CleanupKind, detail: str = "") -> CleanupAction:
-    return CleanupAction(job_id=job.job_id, name=job.name, status=job.status.value, action=kind, detail=detail)
+    return CleanupAction(
+        job_id=job.job_id, provider=job.provider, name=job.name, status=job.status.value, action=kind, detail=detail
+    )

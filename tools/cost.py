@@ -11,7 +11,7 @@ from pydantic import Field
 
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.models import JobType, Quote
-from cloudjobs_mcp.tools._common import caller_of, engine_of, tool_errors
+from cloudjobs_mcp.tools._common import ProviderArg, caller_of, engine_of, tool_errors
 
 
 class QuoteResult(Quote):
@@ -36,6 +36,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         template_version: int | None = Field(default=None, description="Template version; default: its default"),
         spot: bool = Field(default=False, description="Quote spot capacity (cheaper, can be reclaimed)"),
         spot_price_limit: float | None = Field(default=None, gt=0, description="Highest spot price per worker-hour"),
+        provider: ProviderArg = None,
     ) -> QuoteResult:
         """Quote the cost of a job before creating it: per-worker and total hourly price, the estimated
         total, the worst case if it runs to max_runtime_minutes, and a quote_id that expires. With
@@ -43,7 +44,8 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         where its constraints allow). With spot=true the estimate is at the latest spot price and the worst
         case at spot_price_limit (or on-demand). You MUST show `display_text` to the user and get their
         approval before create_training_job, which needs this quote_id and the same spec, worker count,
-        job type, spot and template."""
+        job type, spot and template. With several providers and no `provider`, the one offering `ecs_spec`
+        is quoted. A spec with no known price is quoted as "price unknown" (refused under a budget cap)."""
         with tool_errors():
             quote = await engine_of(ctx).estimate(
                 ecs_spec=ecs_spec,
@@ -56,11 +58,17 @@ def register(mcp: MCPServer, settings: Settings) -> None:
                 spot=spot,
                 spot_price_limit=spot_price_limit,
                 caller=caller_of(ctx),
+                provider=provider,
             )
         return QuoteResult(
             **quote.model_dump(),
             next_step=(
-                "Show display_text to the user and ask whether to proceed. Only after they approve, call "
+                (
+                    "The price is UNKNOWN: tell the user plainly that the cost of this job is not known. "
+                    if quote.per_worker_hourly is None
+                    else ""
+                )
+                + "Show display_text to the user and ask whether to proceed. Only after they approve, call "
                 f"create_training_job with quote_id={quote.quote_id!r}, "
                 + (
                     f"template_id={quote.template_id!r} (version {quote.template_version}), "

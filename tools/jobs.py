@@ -17,9 +17,9 @@ from pydantic import BaseModel, Field
 
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import GateRefused
-from cloudjobs_mcp.server.gate import Confirmation, money
+from cloudjobs_mcp.server.gate import Confirmation, cost_summary, money
 from cloudjobs_mcp.server.models import Job, JobRequest, JobStatus, JobType, MetricDefinition
-from cloudjobs_mcp.tools._common import caller_of, engine_of, tool_errors
+from cloudjobs_mcp.tools._common import ProviderArg, caller_of, engine_of, tool_errors
 
 MAX_PODS_SHOWN = 32
 
@@ -52,6 +52,7 @@ class JobList(BaseModel):
     jobs: list[JobView]
     count: int
     truncated: bool
+    unavailable: dict[str, str] = Field(default_factory=dict, description="Providers that failed, and why")
 
 
 def view(job: Job) -> JobView:
@@ -113,6 +114,7 @@ async def confirm_launch(
     quote_id: str,
     request: Annotated[JobRequest, Resolve(launch_request)],
     ctx: Context[Any, Any],
+    provider: str | None = None,
 ) -> ConfirmLaunch | Elicit[ConfirmLaunch]:
     """Ask the human to approve the quoted cost, after everything else was checked.
 
@@ -121,7 +123,7 @@ async def confirm_launch(
     """
     engine = engine_of(ctx)
     with tool_errors():
-        quote, used = await engine.preflight(request, quote_id, caller_of(ctx))
+        quote, used = await engine.preflight(request, quote_id, caller_of(ctx), provider)
     if used:
         return _NoQuestion(confirm=False, reason="already-created")
     caps = ctx.client_capabilities
@@ -133,10 +135,9 @@ async def confirm_launch(
     # Everything the human approves is in the question, so a changed request re-asks (the SDK keys
     # an answer to the exact text it was given).
     return Elicit(
-        f"Launch {request.display_name!r} on {engine.label} ({quote.region}){spot}: {quote.ecs_spec} x "
-        f"{quote.worker_count} {'worker' if quote.worker_count == 1 else 'workers'}, "
-        f"{money(quote.total_hourly, quote.currency)}/hour, at most {money(quote.worst_case_total, quote.currency)} "
-        f"if it runs the full max runtime of {quote.max_runtime_minutes:g} minutes "
+        f"Launch {request.display_name!r} on {engine.label_of(quote.provider)} ({quote.region}){spot}: "
+        f"{quote.ecs_spec} x {quote.worker_count} {'worker' if quote.worker_count == 1 else 'workers'}, "
+        f"{cost_summary(quote)} if it runs the full max runtime of {quote.max_runtime_minutes:g} minutes "
         f"(estimate {money(quote.estimated_total, quote.currency)}). Command: {command}  [quote {quote.quote_id}]",
         ConfirmLaunch,
     )
@@ -181,6 +182,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             spot_price_limit: float | None = Field(default=None, description="Must match the quote"),
             template_id: str | None = Field(default=None, description="Make the job from this template"),
             template_version: int | None = Field(default=None, description="Template version; default: the quote's"),
+            provider: ProviderArg = None,
             confirmed: bool = Field(
                 default=False,
                 description="Set true ONLY after the user approved this quote's cost in the conversation. "
@@ -210,7 +212,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
                             "workers, max runtime) and get a new quote with estimate_cost."
                         )
             with tool_errors():
-                outcome = await engine.create(request, quote_id, how, caller=caller_of(ctx))
+                outcome = await engine.create(request, quote_id, how, provider, caller=caller_of(ctx))
             job = outcome.job
             return CreateResult(
                 job=view(job),
@@ -226,11 +228,11 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             )
 
     @mcp.tool(title="Get a job", annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True))
-    async def get_job(ctx: Context[Any, Any], job_id: str) -> JobView:
+    async def get_job(ctx: Context[Any, Any], job_id: str, provider: ProviderArg = None) -> JobView:
         """Get one job's current status (normalized and the platform's raw status), pods, times, reason
         and max runtime. Use wait_job_complete to wait for it to finish."""
         with tool_errors():
-            return view(await engine_of(ctx).get(job_id))
+            return view(await engine_of(ctx).get(job_id, provider))
 
     @mcp.tool(title="List jobs", annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True))
     async def list_jobs(
@@ -243,20 +245,24 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             default=False, description="pai: also PaiStudio training jobs (train… ids); one more API call"
         ),
         limit: int = Field(default=20, ge=1, le=100),
+        provider: ProviderArg = None,
     ) -> JobList:
-        """List jobs newest first, optionally by status and labels. Returns at most `limit` jobs (pods
-        omitted: call get_job for one job's pods; compare_jobs puts runs side by side)."""
+        """List jobs newest first, optionally by status and labels; without `provider`, every enabled
+        provider's, each naming its provider (one that fails is named in `unavailable`). Returns at most
+        `limit` jobs (pods omitted: call get_job for one job's pods; compare_jobs puts runs side by side)."""
         with tool_errors():
-            jobs = await engine_of(ctx).list(
+            listing = await engine_of(ctx).list(
                 status,
                 only_ours=only_created_here,
                 only_of=caller_of(ctx).identity if only_mine else None,
                 labels=labels,
                 limit=limit + 1,
                 include_training_jobs=include_training_jobs,
+                provider=provider,
             )
+        jobs = listing.jobs
         shown = [view(j.model_copy(update={"pods": []})) for j in jobs[:limit]]
-        return JobList(jobs=shown, count=len(shown), truncated=len(jobs) > limit)
+        return JobList(jobs=shown, count=len(shown), truncated=len(jobs) > limit, unavailable=listing.failures)
 
     if not writable:
         return
@@ -265,19 +271,19 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         title="Stop a job",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True),
     )
-    async def stop_job(ctx: Context[Any, Any], job_id: str) -> JobView:
+    async def stop_job(ctx: Context[Any, Any], job_id: str, provider: ProviderArg = None) -> JobView:
         """Stop a running or queued job (billing stops with it). Stopping a finished job changes nothing.
         Returns the job; its status becomes Stopping, then Stopped."""
         with tool_errors():
-            return view(await engine_of(ctx).stop(job_id, caller=caller_of(ctx)))
+            return view(await engine_of(ctx).stop(job_id, provider, caller=caller_of(ctx)))
 
     @mcp.tool(
         title="Delete a job",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True),
     )
-    async def delete_job(ctx: Context[Any, Any], job_id: str) -> str:
+    async def delete_job(ctx: Context[Any, Any], job_id: str, provider: ProviderArg = None) -> str:
         """Delete a finished job's record (and, on the local provider, its logs and files). Stop a running
         job first. This cannot be undone."""
         with tool_errors():
-            await engine_of(ctx).delete(job_id, caller=caller_of(ctx))
+            await engine_of(ctx).delete(job_id, provider, caller=caller_of(ctx))
         return f"Deleted job {job_id}."

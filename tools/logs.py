@@ -15,7 +15,7 @@ from cloudjobs_mcp.server import logs
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import CloudJobsError
 from cloudjobs_mcp.server.logs import JobLogs
-from cloudjobs_mcp.tools._common import engine_of, tool_errors
+from cloudjobs_mcp.tools._common import ProviderArg, engine_of, tool_errors
 
 
 def register(mcp: MCPServer, settings: Settings) -> None:
@@ -34,6 +34,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         context_lines: int = Field(default=2, ge=0, le=20, description="Context lines around grep matches"),
         max_bytes: int = Field(default=8000, ge=1000, le=100_000, description="Size limit of the whole result"),
         cursor: str | None = Field(default=None, description="next_cursor of a previous call: the next page"),
+        provider: ProviderArg = None,
     ) -> JobLogs:
         """Read a job's logs (stdout and stderr), every pod by default, fetched concurrently. The result
         stays under max_bytes (8 KB by default): a long log shows its first and last lines with a marker,
@@ -52,6 +53,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
                 context=context_lines,
                 max_bytes=max_bytes,
                 cursor=cursor,
+                provider=provider,
             )
 
     @mcp.resource(

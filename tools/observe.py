@@ -18,7 +18,7 @@ from cloudjobs_mcp.server.metrics import JobMetrics, MetricDefinition
 from cloudjobs_mcp.server.models import Event, MetricKind, SanityCheckResult, WorkloadInfo
 from cloudjobs_mcp.server.redact import mask
 from cloudjobs_mcp.server.verdict import Diagnosis
-from cloudjobs_mcp.tools._common import engine_of, tool_errors
+from cloudjobs_mcp.tools._common import ProviderArg, engine_of, tool_errors
 
 READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
 
@@ -45,13 +45,15 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         pod_id: str | None = Field(default=None, description="Only this pod's events"),
         since: datetime | None = Field(default=None, description="Only events at/after this time (ISO 8601)"),
         limit: int = Field(default=50, ge=1, le=200, description="At most this many, the newest"),
+        provider: ProviderArg = None,
     ) -> EventList:
         """The job's and its pods' events merged in time order, newest last: scheduling, image pulls,
         pod starts and exits (with exit codes and signals), OOM kills, stops, max-runtime stops. Use it
         when a job is stuck or failed without a clear log."""
         engine = engine_of(ctx)
         with tool_errors():
-            events = await engine.provider.events(check_job_id(job_id), pod_id)
+            chosen, job_id = await engine.route(job_id, provider)
+            events = await chosen.events(job_id, pod_id)
         if pod_id is not None:
             events = [e for e in events if e.source == pod_id]
         if since is not None:
@@ -73,6 +75,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         metric_definitions: list[MetricDefinition] | None = Field(
             default=None, description="Training metrics to read from the log: [{name, regex with one group}]"
         ),
+        provider: ProviderArg = None,
     ) -> JobMetrics:
         """Per pod, the latest, mean and max CPU, memory, GPU core and GPU memory use (% of what the pod
         was allocated) with a compact series, plus training metrics read from the log (default loss, acc,
@@ -86,32 +89,37 @@ def register(mcp: MCPServer, settings: Settings) -> None:
                 since=since,
                 step_seconds=step,
                 definitions=metric_definitions,
+                provider=provider,
             )
 
     @mcp.tool(title="Diagnose a job", annotations=READ)
-    async def diagnose_job(ctx: Context[Any, Any], job_id: str) -> Diagnosis:
+    async def diagnose_job(ctx: Context[Any, Any], job_id: str, provider: ProviderArg = None) -> Diagnosis:
         """One call that finds out what is wrong with a job: gathers its status and reason, the
         platform's error info, events, sanity-check results, the error block from the failing pod's log
         and metric warnings, and returns a verdict (image_pull, out_of_memory, nccl_network, cuda,
         user_code, queue_quota, spot_reclaim, max_runtime, sanity_check_failed, stopped_by_user,
         killed_by_signal, healthy, unknown) with the evidence quoted and the next step to take."""
         with tool_errors():
-            return await verdict.diagnose(engine_of(ctx), check_job_id(job_id))
+            return await verdict.diagnose(engine_of(ctx), check_job_id(job_id), provider)
 
     @mcp.tool(title="Queue position and quota", annotations=READ)
-    async def get_workload_info(ctx: Context[Any, Any], job_id: str) -> WorkloadInfo:
+    async def get_workload_info(ctx: Context[Any, Any], job_id: str, provider: ProviderArg = None) -> WorkloadInfo:
         """Where a job stands in the scheduler: status, priority, whether it is scheduled, its position in
         the queue, its quota and queue, when it was enqueued. A job on public pay-as-you-go resources says
         plainly that it is not queued in a quota. `unavailable` names the fields this platform lacks."""
         with tool_errors():
-            return await engine_of(ctx).provider.workload_info(check_job_id(job_id))
+            chosen, job_id = await engine_of(ctx).route(job_id, provider)
+            return await chosen.workload_info(job_id)
 
     @mcp.tool(title="Sanity-check results", annotations=READ)
-    async def get_sanity_check_results(ctx: Context[Any, Any], job_id: str) -> SanityChecks:
+    async def get_sanity_check_results(
+        ctx: Context[Any, Any], job_id: str, provider: ProviderArg = None
+    ) -> SanityChecks:
         """The pre-flight sanity checks of a job created with sanity_check=true (interpreter, disk, GPUs,
         node communication): each check's phase, status and message, and whether they all passed."""
         with tool_errors():
-            results = await engine_of(ctx).provider.sanity_checks(check_job_id(job_id))
+            chosen, job_id = await engine_of(ctx).route(job_id, provider)
+            results = await chosen.sanity_checks(job_id)
         statuses = {r.status.lower() for r in results}
         if statuses & {"failed", "error"}:
             passed: bool | None = False

@@ -16,7 +16,7 @@ from cloudjobs_mcp.server.engine import check_job_id
 from cloudjobs_mcp.server.errors import CloudJobsError, InvalidRequest
 from cloudjobs_mcp.server.metrics import DEFAULT_DEFINITIONS, compile_definitions, downsample, parse_training_metrics
 from cloudjobs_mcp.server.models import JobTemplate, OutputModels, TemplateConfig, TemplateConstraint
-from cloudjobs_mcp.tools._common import caller_of, engine_of, tool_errors
+from cloudjobs_mcp.tools._common import ProviderArg, caller_of, engine_of, tool_errors
 from cloudjobs_mcp.tools.jobs import JobView, view
 
 READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
@@ -67,19 +67,23 @@ def register(mcp: MCPServer, settings: Settings) -> None:
     if writable:
 
         @mcp.tool(title="Label a job", annotations=WRITE)
-        async def label_job(ctx: Context[Any, Any], job_id: str, labels: dict[str, str]) -> JobView:
+        async def label_job(
+            ctx: Context[Any, Any], job_id: str, labels: dict[str, str], provider: ProviderArg = None
+        ) -> JobView:
             """Add or change labels (key → value) on a job, e.g. {"experiment": "lr-sweep"}; list_jobs can
             filter by them. The server's own labels (cloudjobs-*) cannot be changed."""
             with tool_errors():
-                return view(await engine_of(ctx).set_labels(job_id, labels, caller=caller_of(ctx)))
+                return view(await engine_of(ctx).set_labels(job_id, labels, provider, caller=caller_of(ctx)))
 
         @mcp.tool(title="Remove labels from a job", annotations=WRITE)
-        async def unlabel_job(ctx: Context[Any, Any], job_id: str, keys: list[str]) -> Unlabeled:
+        async def unlabel_job(
+            ctx: Context[Any, Any], job_id: str, keys: list[str], provider: ProviderArg = None
+        ) -> Unlabeled:
             """Remove labels from a job by key. The server's own labels (cloudjobs-*) cannot be removed.
             Returns the job with its remaining labels; keys the job did not carry are named in `not_found`
             (nothing was removed for them)."""
             with tool_errors():
-                job, absent = await engine_of(ctx).remove_labels(job_id, keys, caller=caller_of(ctx))
+                job, absent = await engine_of(ctx).remove_labels(job_id, keys, provider, caller=caller_of(ctx))
             note = "; ".join(f'label "{k}" not found' for k in absent) + "." if absent else None
             return Unlabeled(**view(job).model_dump(), not_found=[*absent], note=note)
 
@@ -93,6 +97,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
                 default=None, description="JSONPath → locked | overridable | required, e.g. {'$.ecs_spec': 'locked'}"
             ),
             description: str | None = None,
+            provider: ProviderArg = None,
         ) -> JobTemplate:
             """Save one job configuration for many runs (a new version when the name exists). Runs are made
             with estimate_cost(template_id=…) and create_training_job(template_id=…, quote_id=…): a template
@@ -102,7 +107,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             with tool_errors():
                 base = TemplateConfig()
                 if from_job_id:
-                    job = await engine.get(from_job_id)
+                    job = await engine.get(from_job_id, provider)
                     base = TemplateConfig(
                         user_command=job.user_command, job_type=job.job_type, ecs_spec=job.ecs_spec,
                         worker_count=job.worker_count, image=job.image, max_runtime_minutes=job.max_runtime_minutes,
@@ -115,7 +120,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
                 )
                 rules = dict(constraints or {})
                 template_rules.check_constraint_keys(rules)
-                backend = engine.templates()
+                backend = engine.templates(provider)
                 existing = next((t for t in await backend.list() if t.name == name), None)
                 if existing is None:
                     return await backend.create(name, merged, rules, description or "")
@@ -125,44 +130,49 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             title="Delete a job template",
             annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True),
         )
-        async def delete_job_template(ctx: Context[Any, Any], template_id: str) -> str:
+        async def delete_job_template(ctx: Context[Any, Any], template_id: str, provider: ProviderArg = None) -> str:
             """Delete a job template and all its versions. Jobs already made from it keep running and are not
             touched; quotes that name it can no longer create jobs."""
             with tool_errors():
-                await engine_of(ctx).templates().delete(template_id)
+                await engine_of(ctx).templates(provider).delete(template_id)
             return f"Deleted template {template_id}."
 
         @mcp.tool(title="Set a template's default version", annotations=WRITE)
-        async def set_default_template_version(ctx: Context[Any, Any], template_id: str, version: int) -> JobTemplate:
+        async def set_default_template_version(
+            ctx: Context[Any, Any], template_id: str, version: int, provider: ProviderArg = None
+        ) -> JobTemplate:
             """Make `version` the template's default: estimate_cost and create_training_job use it when they
             name no template_version. Returns the template at that version."""
             with tool_errors():
-                return await engine_of(ctx).templates().set_default_version(template_id, version)
+                return await engine_of(ctx).templates(provider).set_default_version(template_id, version)
 
     @mcp.tool(title="List job templates", annotations=READ)
-    async def list_job_templates(ctx: Context[Any, Any]) -> TemplateList:
+    async def list_job_templates(ctx: Context[Any, Any], provider: ProviderArg = None) -> TemplateList:
         """The saved job templates, each at its default version, with its config and constraints."""
         with tool_errors():
-            backend = engine_of(ctx).templates()
+            backend = engine_of(ctx).templates(provider)
             return TemplateList(templates=(await backend.list())[:50], source=backend.source)
 
     @mcp.tool(title="Get a job template", annotations=READ)
-    async def get_job_template(ctx: Context[Any, Any], template_id: str, version: int | None = None) -> JobTemplate:
+    async def get_job_template(
+        ctx: Context[Any, Any], template_id: str, version: int | None = None, provider: ProviderArg = None
+    ) -> JobTemplate:
         """One job template at `version` (default: its default version): its config, its constraints
         (what a run may override or must give) and all its versions."""
         with tool_errors():
-            return await engine_of(ctx).templates().get(template_id, version)
+            return await engine_of(ctx).templates(provider).get(template_id, version)
 
     @mcp.tool(title="Spot price history", annotations=READ)
     async def get_spot_price_history(
         ctx: Context[Any, Any],
         instance_type: str,
         hours: float = Field(default=24, gt=0, le=720, description="How far back"),
+        provider: ProviderArg = None,
     ) -> SpotHistory:
         """Spot prices of one instance type over the last hours, summarised (latest, min, max, a compact
         series): to decide whether a spot quote (estimate_cost spot=true) is worth the reclaim risk."""
         with tool_errors():
-            points = await engine_of(ctx).provider.spot_price_history(instance_type, hours)
+            points = await engine_of(ctx).pick(provider).spot_price_history(instance_type, hours)
         prices = [p.price for p in points]
         return SpotHistory(
             instance_type=instance_type,
@@ -178,14 +188,15 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         )
 
     @mcp.tool(title="List a job's output models", annotations=READ)
-    async def list_output_models(ctx: Context[Any, Any], job_id: str) -> OutputModels:
+    async def list_output_models(ctx: Context[Any, Any], job_id: str, provider: ProviderArg = None) -> OutputModels:
         """What a job produced: its output models or files with sizes and paths (local: the files it
         wrote to $CLOUDJOBS_OUTPUT_DIR; PaiStudio: its output models; DLC: where outputs go)."""
         with tool_errors():
-            return await engine_of(ctx).provider.output_models(check_job_id(job_id))
+            chosen, job_id = await engine_of(ctx).route(job_id, provider)
+            return await chosen.output_models(job_id)
 
     @mcp.tool(title="Compare jobs", annotations=READ)
-    async def compare_jobs(ctx: Context[Any, Any], job_ids: list[str]) -> ComparisonTable:
+    async def compare_jobs(ctx: Context[Any, Any], job_ids: list[str], provider: ProviderArg = None) -> ComparisonTable:
         """Runs side by side: hyperparameters, final training metrics from each log (the job's metric
         definitions, else loss/acc/lr/step), duration and cost. At most 10 jobs."""
         if not job_ids or len(job_ids) > MAX_COMPARE:
@@ -195,14 +206,15 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         rows: dict[str, Comparison] = {}
 
         async def one(job_id: str) -> None:
-            job = await engine.get(job_id)
+            job = await engine.get(job_id, provider)
             patterns = compile_definitions(job.metric_definitions or None)
             finals: dict[str, float] = {}
             for pod in job.pods[:1]:  # rank 0 logs the metrics in the usual setup
-                lines = (await engine.provider.pod_logs(job.job_id, pod.pod_id, max_lines=20_000)).lines
+                lines = (await engine.provider_of(job).pod_logs(job.job_id, pod.pod_id, max_lines=20_000)).lines
                 finals = {k: v[-1] for k, v in parse_training_metrics(lines, patterns).items()}
             quote = engine.gate.quote_of_job(job.job_id)
-            cost = quote.total_hourly * job.duration_seconds / 3600 if quote and job.duration_seconds else None
+            hourly = quote.total_hourly if quote else None
+            cost = hourly * job.duration_seconds / 3600 if hourly is not None and job.duration_seconds else None
             rows[job_id] = Comparison(
                 job_id=job.job_id, name=job.name, status=job.status.value, hyperparameters=job.hyperparameters,
                 final_metrics=finals, duration_seconds=job.duration_seconds,

@@ -13,7 +13,7 @@ from pydantic import Field
 from cloudjobs_mcp.server import watch
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.watch import Limits, WaitResult
-from cloudjobs_mcp.tools._common import caller_of, engine_of, tool_errors
+from cloudjobs_mcp.tools._common import ProviderArg, caller_of, engine_of, tool_errors
 
 DEFAULT_MAX_WAIT = 45.0  # below the 60 s request timeout many MCP clients use
 
@@ -43,6 +43,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         queue_timeout: float | None = Field(
             default=None, gt=0, description="Stop the job when it is still Queuing/Creating after this many seconds"
         ),
+        provider: ProviderArg = None,
     ) -> WaitResult:
         """Wait for a job to finish, reporting progress on every poll. Returns when the job ends or after
         max_wait_seconds with done=false ("still running": call again with the same job_id; the overall
@@ -68,5 +69,11 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         )
         with tool_errors():
             return await watch.wait(
-                engine_of(ctx), job_id, limits, caller=caller_of(ctx), progress=progress, notice=notice
+                engine_of(ctx),
+                job_id,
+                limits,
+                caller=caller_of(ctx),
+                progress=progress,
+                notice=notice,
+                provider=provider,
             )

@@ -1,4 +1,8 @@
-"""Providers: one module or package per platform behind the ``Provider`` protocol in ``base``."""
+"""Providers: one module or package per platform behind the ``Provider`` protocol in ``base``.
+
+This module is the one registry of provider names: ``LABELS`` (which ``server.config`` validates
+``CLOUDJOBS_PROVIDERS`` against) and ``create_provider``. A new platform adds a line to each.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +12,20 @@ if TYPE_CHECKING:  # the local supervisor imports this package: keep its start-u
     from cloudjobs_mcp.server.config import Settings
     from cloudjobs_mcp.server.providers.base import Provider
 
-# What a quote's display calls each platform.
+# What a quote's display calls each platform; the keys are every provider name the server knows.
 LABELS = {"local": "Local machine", "pai": "PAI-DLC"}
 
 
-def create_provider(settings: Settings) -> Provider:
-    """The provider CLOUDJOBS_PROVIDER names, imported lazily: no platform loads another's code."""
-    if settings.provider == "local":
+def create_provider(name: str, settings: Settings) -> Provider:
+    """The provider called ``name``, imported lazily: no platform loads another's code."""
+    if name == "local":
         from cloudjobs_mcp.server.providers.local import LocalProvider
 
         return LocalProvider(settings)
-    if settings.provider == "pai":
+    if name == "pai":
         from cloudjobs_mcp.server.providers.pai import PaiProvider
 
         return PaiProvider(settings)
-    raise AssertionError(f"unhandled provider {settings.provider}")  # Settings validates the name
+    from cloudjobs_mcp.server.errors import ConfigurationError
+
+    raise ConfigurationError(f"unknown provider {name!r}; allowed: {', '.join(LABELS)}")

@@ -8,6 +8,7 @@ admin route (``POST /_sandbox/faults``) and the CLI flags all build them the sam
     faults.fail_503(2)                          # the next 2 calls: 503 ServiceUnavailable (nothing happens)
     faults.fail_503(1, after=True)              # the next call happens, then answers 503 (outcome unknown)
     faults.latency(0.5)                         # every call waits 0.5 s first (count=N: the next N calls)
+    faults.unpriced("ecs.gn7i")                 # DescribePrice refuses instance types containing this
     faults.image_pull_backoff("pytorch:2.3")    # new jobs whose image contains this end in ImagePullBackOff
     faults.queue_forever("nightly")             # new jobs whose DisplayName contains this stay Queuing
     faults.queue_forever()                      # ... every new job
@@ -219,6 +220,31 @@ class Latency(RequestFault):
 
     def params(self) -> dict[str, Any]:
         return {**super().params(), "seconds": self.seconds}
+
+
+@register
+class Unpriced(RequestFault):
+    """ECS DescribePrice refuses instance types containing ``instance_type`` with
+    ``InvalidInstanceType.ValueNotSupported``, as it does for DLC specs that ECS does not sell (e.g. Lingjun
+    ``ml.*`` types): a spec ListEcsSpecs offers but no API prices. Until cleared."""
+
+    kind = "unpriced"
+
+    def __init__(self, instance_type: str = "", *, count: int | None = None) -> None:
+        super().__init__(count=count, actions={"DescribePrice"})
+        self.instance_type = instance_type
+
+    async def before(self, call: Call) -> ApiError | None:
+        if self.instance_type not in call.query.get("InstanceType", "") or not self._take():
+            return None
+        return ApiError(
+            400,
+            "InvalidInstanceType.ValueNotSupported",
+            "The specified InstanceType does not exist or beyond the permitted range.",
+        )
+
+    def params(self) -> dict[str, Any]:
+        return {"count": self.count, "instance_type": self.instance_type}
 
 
 # ------------------------------------------------------------------------------------- job faults
@@ -692,6 +718,9 @@ class Faults:
 
     def latency(self, seconds: float, count: int | None = None, **kw: Any) -> Latency:
         return self.add(Latency(seconds, count, **kw))
+
+    def unpriced(self, instance_type: str = "", **kw: Any) -> Unpriced:
+        return self.add(Unpriced(instance_type, **kw))
 
     def image_pull_backoff(self, image: str = "", **kw: Any) -> ImagePullBackOff:
         return self.add(ImagePullBackOff(image, **kw))

@@ -88,6 +88,7 @@ from cloudjobs_mcp.server.models import (
     SpotPricePoint,
     WorkloadInfo,
 )
+from cloudjobs_mcp.server.pricing import PriceTable
 from cloudjobs_mcp.server.providers.base import TemplateBackend
 from cloudjobs_mcp.server.providers.local.executor import (
     DEFAULT_PRIORITY,
@@ -303,7 +304,20 @@ class LocalProvider:
             return self._machine
 
     def specs(self) -> list[Spec]:
-        return build_specs(self.machine(), self.settings.local_price_per_hour, self.currency)
+        """This machine's specs, priced by the price table where it names local (by spec or per resource),
+        else at CLOUDJOBS_LOCAL_PRICE_PER_HOUR."""
+        table = PriceTable.from_settings(self.settings)
+        specs = build_specs(self.machine(), self.settings.local_price_per_hour, self.currency)
+        return [self._priced(spec, table.lookup(self.name, spec)) for spec in specs]
+
+    @staticmethod
+    def _priced(spec: Spec, price: Price | None) -> Spec:
+        if price is None:
+            return spec
+        return spec.model_copy(update={"price_per_hour": price.per_worker_hourly, "currency": price.currency})
+
+    async def credential_source(self) -> str:
+        return "none needed"
 
     def _spec(self, instance_type: str) -> Spec:
         specs = self.specs()
@@ -334,7 +348,8 @@ class LocalProvider:
 
     async def price(self, instance_type: str) -> Price:
         spec = await anyio.to_thread.run_sync(self._spec, instance_type)
-        return Price(
+        listed = PriceTable.from_settings(self.settings).lookup(self.name, spec)
+        return listed or Price(
             instance_type=spec.instance_type,
             per_worker_hourly=self.settings.local_price_per_hour,
             currency=self.currency,

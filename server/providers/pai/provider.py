@@ -69,6 +69,7 @@ from cloudjobs_mcp.server.models import (
     SpotPricePoint,
     WorkloadInfo,
 )
+from cloudjobs_mcp.server.pricing import PriceTable
 from cloudjobs_mcp.server.providers.base import TAG_QUOTE_ID, TemplateBackend
 from cloudjobs_mcp.server.providers.pai import images, studio, templates
 from cloudjobs_mcp.server.providers.pai.api import PaiApi, QueryValue
@@ -410,6 +411,13 @@ class PaiProvider:
         """The access key secret and STS token in use: masked in job logs and event text."""
         return self.api.secrets_in_use
 
+    async def credential_source(self) -> str:
+        """Where the credentials come from, by name (never a value); CredentialsNotFound when nowhere."""
+        source = (await self._credentials.get()).source
+        if source.startswith("cli_profile:"):
+            return f"~/.aliyun/config.json (profile {source.split(':', 1)[1]})"
+        return source
+
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
@@ -464,15 +472,29 @@ class PaiProvider:
         return specs
 
     async def price(self, instance_type: str) -> Price:
-        data = await self.api.describe_price(
-            {
-                "RegionId": self.region,
-                "InstanceType": instance_type,
-                "PriceUnit": "Hour",
-                "SystemDisk.Category": SYSTEM_DISK_CATEGORY,
-                "SystemDisk.Size": SYSTEM_DISK_SIZE_GB,
-            }
-        )
+        """ECS DescribePrice; for a spec ECS does not sell (DLC-only types), the price table, else unknown."""
+        try:
+            data = await self.api.describe_price(
+                {
+                    "RegionId": self.region,
+                    "InstanceType": instance_type,
+                    "PriceUnit": "Hour",
+                    "SystemDisk.Category": SYSTEM_DISK_CATEGORY,
+                    "SystemDisk.Size": SYSTEM_DISK_SIZE_GB,
+                }
+            )
+        except ProviderError as exc:
+            if not exc.code.startswith("InvalidInstanceType"):
+                raise
+            spec = self._specs.get(instance_type)
+            listed = PriceTable.from_settings(self.settings).lookup(self.name, spec) if spec else None
+            return listed or Price(
+                instance_type=instance_type,
+                per_worker_hourly=None,
+                currency=self.currency,
+                source=f"none: ECS DescribePrice does not price {instance_type} ({exc.code}) and the price table "
+                "has no entry for it",
+            )
         price_info = data.get("PriceInfo")
         body = price_info.get("Price") if isinstance(price_info, dict) else None
         if not isinstance(body, dict):
@@ -1417,6 +1439,8 @@ class PaiProvider:
         if not discounts:
             return []
         on_demand = self._prices.get(name) or await self.price(name)
+        if on_demand.per_worker_hourly is None:
+            return []  # no on-demand price to apply the discounts to
         points = sorted(
             (
                 SpotPricePoint(time=when, price=round(on_demand.per_worker_hourly * d, 6), zone=zone)
