@@ -61,6 +61,12 @@ def settings_env(values: Mapping[str, str]) -> dict[str, str]:
     return dict(values)
 
 
+def credentials_of(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The credential variables of every enabled provider (CLOUDJOBS_PROVIDERS), each once."""
+    providers = Settings.from_env(dict(env)).providers
+    return tuple(dict.fromkeys(c for p in providers for c in CREDENTIALS.get(p, ())))
+
+
 def _slug(name: str) -> str:
     return name.lower().replace("_", "-")
 
@@ -71,8 +77,7 @@ def block(client: str, env: Mapping[str, str], *, runner: str = "uvx", pin: bool
         raise ConfigurationError(f"unknown client {client!r}; allowed: {', '.join(CLIENTS)}")
     command, args = launch(runner, pin=pin)
     server_env = settings_env(env)
-    provider = Settings.from_env(dict(env)).provider
-    credentials = CREDENTIALS.get(provider, ())
+    credentials = credentials_of(env)
     if client == "vscode":
         inputs = [
             {"type": "promptString", "id": _slug(name), "description": what, "password": True}
@@ -91,8 +96,7 @@ def block(client: str, env: Mapping[str, str], *, runner: str = "uvx", pin: bool
 def notes(client: str, env: Mapping[str, str]) -> list[str]:
     """What the user must do with the block, printed beside it (on stderr)."""
     lines = [f"Add this to {WHERE[client]}."]
-    provider = Settings.from_env(dict(env)).provider
-    names = [name for name, _ in CREDENTIALS.get(provider, ())]
+    names = [name for name, _ in credentials_of(env)]
     if names and client == "claude":
         lines.append(
             f"Replace the <your …> values of {', '.join(names)}. Claude Desktop keeps them in this file as plain"

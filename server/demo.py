@@ -175,7 +175,8 @@ async def _sandbox_demo(state: str) -> bool:
 
 def run_demo(*, provider: str = "local", keep: bool = False) -> int:
     state = tempfile.mkdtemp(prefix="cloudjobs-demo-")
-    env = {**os.environ, "CLOUDJOBS_PROVIDER": provider, "CLOUDJOBS_STATE_DIR": state}
+    # CLOUDJOBS_PROVIDERS wins over CLOUDJOBS_PROVIDER: set both, or a user's own list would run the demo elsewhere.
+    env = {**os.environ, "CLOUDJOBS_PROVIDER": provider, "CLOUDJOBS_PROVIDERS": provider, "CLOUDJOBS_STATE_DIR": state}
     try:
         ok = anyio.run(_sandbox_demo, state) if provider == "pai-sandbox" else anyio.run(_demo, env)
     finally:

@@ -77,7 +77,8 @@ class Engine:
         cls, settings: Settings, provider: Provider | None = None, providers: Mapping[str, Provider] | None = None
     ) -> AsyncIterator[Engine]:
         """The engine on ``settings``; ``provider`` replaces the one configured provider (tests, benchmarks),
-        ``providers`` replace the enabled providers of those names (the rest are created)."""
+        ``providers`` stand in for the enabled providers of those names (the rest are created; a provider
+        the settings do not enable is not used)."""
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         given = dict(providers or {})
         if provider is not None and len(settings.providers) == 1 and not given:
@@ -86,7 +87,7 @@ class Engine:
         else:
             if provider is not None:
                 given.setdefault(provider.name, provider)
-            names = [*settings.providers, *(n for n in given if n not in settings.providers)]
+            names = settings.providers
         made: dict[str, Provider] = {}
         try:
             for name in names:

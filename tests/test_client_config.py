@@ -129,3 +129,9 @@ async def test_the_path_runner_block_starts_this_installation_with_its_settings(
     # CNY 10/hour for an hour is over the block's cap of 1: the settings reached the server.
     text = " ".join(getattr(c, "text", "") for c in quote.content)
     assert "CLOUDJOBS_MAX_JOB_COST=1" in text, text
+
+
+def test_several_providers_bring_every_enabled_providers_keys():
+    server = block("claude", "--set", "providers=local,pai")["mcpServers"]["cloudjobs"]
+    assert server["env"]["CLOUDJOBS_PROVIDERS"] == "local,pai"
+    assert server["env"]["ALIBABA_CLOUD_ACCESS_KEY_ID"] == "<your Alibaba Cloud AccessKey ID>"

@@ -54,6 +54,7 @@ async def multi(
     *,
     asker: Asker | None = None,
     pai_env: dict[str, str] | None = None,
+    elicit: bool = True,
     **settings: Any,
 ) -> AsyncIterator[Client]:
     """An MCP client on a server with CLOUDJOBS_PROVIDERS=local,pai (pai on ``sandbox``)."""
@@ -69,8 +70,9 @@ async def multi(
             pai = PaiProvider(
                 cfg, client=http, env=pai_env, home=tmp_path / "home", policy=FAST_POLICY, sleep=fast_sleep
             )
-        server = build_server(cfg, providers={"pai": pai})
-        async with Client(server, elicitation_callback=asker or Asker(), cache=None) as client:  # type: ignore[arg-type]
+        server = build_server(cfg, providers={"pai": pai})  # used only where cfg enables pai
+        callback = (asker or Asker()) if elicit else None
+        async with Client(server, elicitation_callback=callback, cache=None) as client:  # type: ignore[arg-type]
             yield client
 
 
@@ -141,6 +143,8 @@ async def test_list_ecs_specs_merges_every_provider_each_row_naming_provider_and
         assert local_row["currency"] == "USD"  # priced by the table's per-resource rates
         expected = local_row["cpu"] * 0.01 + local_row["memory_gb"] * 0.005
         assert local_row["price_per_hour"] == pytest.approx(expected)
+        spot = await call(client, "get_spot_price_history", {"instance_type": "ecs.c6.large"})  # found on pai
+        assert spot["samples"] > 0 and spot["latest"] is not None
         only_pai = await call(client, "list_ecs_specs", {"provider": "pai"})
         assert only_pai["provider"] == "pai" and {r["provider"] for r in only_pai["specs"]} == {"pai"}
         limited = await call(client, "list_ecs_specs", {"limit": 3})
@@ -310,3 +314,59 @@ async def test_the_price_table_prices_local_over_its_setting(tmp_path: Path) -> 
         q = await call(client, "estimate_cost", qargs(spec, workers=2, minutes=60, max_minutes=60))
     assert q["currency"] == "USD" and q["per_worker_hourly"] == pytest.approx(row["price_per_hour"])
     assert q["total_hourly"] == pytest.approx(2 * row["price_per_hour"])
+
+
+async def test_without_elicitation_the_refusal_says_the_price_is_unknown(tmp_path: Path) -> None:
+    async with running_sandbox(tmp_path) as sb:
+        sb.faults.unpriced("ecs.g6.xlarge")
+        async with multi(sb, tmp_path, elicit=False) as client:
+            q = await call(client, "estimate_cost", qargs("ecs.g6.xlarge"))
+            args = create_args("ecs.g6.xlarge", q["quote_id"], QUICK)
+            error = await call_error(client, "create_training_job", args)
+            assert "Not confirmed" in error and "PRICE UNKNOWN" in error
+            created = await call(client, "create_training_job", {**args, "confirmed": True})
+            assert created["confirmation"] == "argument" and created["job"]["provider"] == "pai"
+
+
+async def test_a_quote_for_a_provider_no_longer_enabled_creates_nothing(tmp_path: Path, state_dir: Path) -> None:
+    async with running_sandbox(tmp_path) as sb:
+        async with multi(sb, tmp_path) as client:
+            q = await call(client, "estimate_cost", qargs("ecs.c6.large"))
+        async with multi(sb, tmp_path, providers="local") as client:  # restarted with pai switched off
+            error = await call_error(client, "create_training_job", create_args("ecs.c6.large", q["quote_id"], QUICK))
+            assert "issued for provider pai, which this server no longer enables (local)" in error
+            assert (await call(client, "list_jobs"))["jobs"] == []
+        async with multi(sb, tmp_path) as client:
+            assert (await call(client, "list_jobs", {"provider": "pai"}))["jobs"] == []  # nothing was made
+
+
+async def test_cleanup_covers_every_provider_and_reports_the_one_that_failed(tmp_path: Path, state_dir: Path) -> None:
+    async with running_sandbox(tmp_path) as sb:
+        async with multi(sb, tmp_path) as client:
+            spec = await local_spec(client)
+            ids = {}
+            for name, s in (("pai", "ecs.c6.large"), ("local", spec)):
+                q = await call(client, "estimate_cost", qargs(s, provider=name))
+                created = await call(client, "create_training_job", create_args(s, q["quote_id"], QUICK))
+                ids[name] = created["job"]["job_id"]
+                assert (await wait_done(client, ids[name]))["outcome"] == "succeeded"
+        index = JobIndex(tmp_path / "state")
+        index.forget(ids["pai"])
+        async with multi(sb, tmp_path) as client:
+            listing = await call(client, "list_jobs", {"status": "Succeeded"})
+            assert {j["provider"] for j in listing["jobs"]} == {"pai", "local"}
+            assert index.get(ids["pai"]) == "pai"  # a listing remembers what it shows
+            dry = await call(client, "cleanup_jobs", {"status": "Succeeded", "delete": True})
+            assert {(a["job_id"], a["provider"], a["action"]) for a in dry["actions"]} == {
+                (ids["pai"], "pai", "would_delete"),
+                (ids["local"], "local", "would_delete"),
+            }
+        env = {"ALIBABA_CLOUD_CLI_PROFILE_DISABLED": "true"}  # pai now fails: its credentials are gone
+        async with multi(sb, tmp_path, pai_env=env) as client:
+            done = await call(client, "cleanup_jobs", {"status": "Succeeded", "delete": True, "dry_run": False})
+            assert [(a["job_id"], a["action"]) for a in done["actions"]] == [(ids["local"], "deleted")]
+            assert "pai" in done["unavailable"] and "Not cleaned (could not be asked): pai" in done["summary"]
+            error = await call_error(client, "get_job", {"job_id": "dlc-unknown"})
+            assert "not found on local" in error and "pai could not be asked" in error
+        async with multi(sb, tmp_path) as client:  # pai back: its job is still there, untouched
+            assert (await call(client, "get_job", {"job_id": ids["pai"]}))["status"] == "Succeeded"

@@ -172,7 +172,11 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         """Spot prices of one instance type over the last hours, summarised (latest, min, max, a compact
         series): to decide whether a spot quote (estimate_cost spot=true) is worth the reclaim risk."""
         with tool_errors():
-            points = await engine_of(ctx).pick(provider).spot_price_history(instance_type, hours)
+            engine = engine_of(ctx)
+            chosen = engine.pick(provider)
+            if not provider and len(engine.providers) > 1:
+                chosen, _ = await engine.resolve_spec(instance_type, None)  # the one provider offering it
+            points = await chosen.spot_price_history(instance_type, hours)
         prices = [p.price for p in points]
         return SpotHistory(
             instance_type=instance_type,
