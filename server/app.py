@@ -11,11 +11,12 @@ from mcp.server import MCPServer
 from cloudjobs_mcp import prompts
 from cloudjobs_mcp.server import __version__
 from cloudjobs_mcp.server.access import ToolAccess
+from cloudjobs_mcp.server.audit import AuditLog, AuditTrail
 from cloudjobs_mcp.server.auth import build_auth
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.providers.base import Provider
-from cloudjobs_mcp.tools import cleanup, cost, jobs, logs, observe, specs, team, watch
+from cloudjobs_mcp.tools import audit, cleanup, cost, jobs, logs, observe, specs, team, watch
 from cloudjobs_mcp.tools import providers as provider_tools
 
 INSTRUCTIONS = """\
@@ -56,8 +57,9 @@ def build_server(
         token_verifier=verifier[0] if verifier else None,
         auth=verifier[1] if verifier else None,
     )
-    mcp.middleware.append(ToolAccess(mcp))
-    for family in (provider_tools, specs, cost, jobs, watch, logs, observe, team, cleanup):
+    # The audit trail is outermost, so it records calls the scope check refused too.
+    mcp.middleware.extend([AuditTrail(mcp, AuditLog(settings.state_dir)), ToolAccess(mcp)])
+    for family in (provider_tools, specs, cost, jobs, watch, logs, observe, team, cleanup, audit):
         family.register(mcp, settings)
     prompts.register(mcp)
     logging.getLogger("cloudjobs").debug("server built for providers %s", ", ".join(settings.providers))

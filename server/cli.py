@@ -1,4 +1,4 @@
-"""The ``cloudjobs-mcp`` command: serve (stdio or HTTP), token, demo, sandbox, config, bundle, --version."""
+"""The ``cloudjobs-mcp`` command: serve (stdio or HTTP), token, audit, demo, sandbox, config, bundle, --version."""
 
 from __future__ import annotations
 
@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     token_sub.add_parser("list", help="list the tokens' names and scopes (never the tokens)")
     token_revoke = token_sub.add_parser("revoke", help="revoke NAME's token (effective at once, no restart)")
     token_revoke.add_argument("name")
+    audit = sub.add_parser("audit", help="print the audit trail (<state>/audit.jsonl), one JSON object a line")
+    audit.add_argument("--since", help="only entries after this: 30m, 2h, 7d, or an ISO time")
+    audit.add_argument("--identity", help="only this identity's entries (local: stdio and loopback callers)")
+    audit.add_argument("--tool", help="only this tool's entries, e.g. create_training_job")
     demo = sub.add_parser("demo", help="walk the whole workflow with a small real job")
     demo.add_argument(
         "--provider",
@@ -77,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     if args.command == "token":
         return _token(args)
+    if args.command == "audit":
+        return _audit(args)
     return _serve(
         http=getattr(args, "http", False), host=getattr(args, "host", "127.0.0.1"), port=getattr(args, "port", 8765)
     )
@@ -166,6 +172,23 @@ def _serve(*, http: bool, host: str, port: int) -> int:
     except ConfigurationError as exc:
         return _fail(exc)
     mcp.run(transport="streamable-http", host=host, port=port)
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    import json
+
+    from cloudjobs_mcp.server.audit import AuditLog, parse_since
+    from cloudjobs_mcp.server.config import Settings
+    from cloudjobs_mcp.server.errors import ConfigurationError
+
+    try:
+        since = parse_since(args.since) if args.since else None
+        log = AuditLog(Settings.from_env().state_dir)
+    except (ValueError, ConfigurationError) as exc:
+        return _fail(exc)
+    for entry in log.entries(since=since, identity=args.identity, tool=args.tool):
+        print(json.dumps(entry, ensure_ascii=False))
     return 0
 
 
