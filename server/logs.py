@@ -22,6 +22,7 @@ from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.errors import InvalidRequest
 from cloudjobs_mcp.server.models import Job, LogPage
 from cloudjobs_mcp.server.redact import mask
+from cloudjobs_mcp.server.untrusted import UntrustedText, fence
 
 HEAD_SHARE = 0.25  # of a pod's budget, for its first lines; the rest shows its last lines
 ERROR_SHARE = 0.3  # of the whole budget, for the error block
@@ -41,7 +42,7 @@ class ErrorBlock(BaseModel):
     lines: list[str]
 
 
-class JobLogs(BaseModel):
+class JobLogs(UntrustedText):
     job_id: str
     error_block: ErrorBlock | None = Field(description="The error to read first, when the log has one")
     pods: list[PodLog]
@@ -359,5 +360,4 @@ def render_text(logs: JobLogs) -> str:
         parts += [f"== error block ({e.kind}) in {e.pod_id} at line {e.line}", *e.lines, ""]
     for pod in logs.pods:
         parts += [f"== {pod.pod_id} ({pod.total_lines} lines)", *pod.lines, ""]
-    parts.append(logs.note)
-    return "\n".join(parts)
+    return fence("\n".join(parts)) + "\n" + logs.note

@@ -25,6 +25,7 @@ from cloudjobs_mcp.server.errors import CloudJobsError, Forbidden, Throttled
 from cloudjobs_mcp.server.identity import Caller
 from cloudjobs_mcp.server.models import Event, Job, JobStatus, Pod
 from cloudjobs_mcp.server.redact import mask
+from cloudjobs_mcp.server.untrusted import UntrustedText
 from cloudjobs_mcp.server.verdict import failing_pod
 
 Outcome = Literal["succeeded", "failed", "stopped", "still_running", "timed_out", "image_pull_failed", "queue_timeout"]
@@ -63,7 +64,7 @@ class ImagePull(BaseModel):
     since_seconds: float
 
 
-class WaitResult(BaseModel):
+class WaitResult(UntrustedText):
     job_id: str
     name: str
     status: JobStatus

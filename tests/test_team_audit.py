@@ -126,8 +126,11 @@ def test_a_line_torn_by_a_crash_stays_apart_from_the_next(tmp_path):
 
 
 def test_secrets_are_masked_in_arguments():
-    args = {"envs": {"HF_TOKEN": "hf_abcdefgh", "AWS_SECRET_ACCESS_KEY": "x" * 30, "LR": "0.1"},
-            "user_command": "curl -u bob:pa55word@host https://u:pw@example.com", "labels": {"k": "v" * 2000}}  # fmt: skip
+    args = {
+        "envs": {"HF_TOKEN": "hf_abcdefgh", "AWS_SECRET_ACCESS_KEY": "x" * 30, "LR": "0.1"},
+        "user_command": "curl -u bob:pa55word@host https://u:pw@example.com",
+        "labels": {"k": "v" * 2000},
+    }
     out = masked(args, known=("pa55word",))
     assert out["envs"] == {"HF_TOKEN": "****", "AWS_SECRET_ACCESS_KEY": "****", "LR": "0.1"}
     assert "pa55word" not in out["user_command"] and "u:pw@" not in out["user_command"]
