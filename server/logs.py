@@ -22,7 +22,7 @@ from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.errors import InvalidRequest
 from cloudjobs_mcp.server.models import Job, LogPage
 from cloudjobs_mcp.server.redact import mask
-from cloudjobs_mcp.server.untrusted import UntrustedText, fence
+from cloudjobs_mcp.server.untrusted import fence, untrusted_field
 
 HEAD_SHARE = 0.25  # of a pod's budget, for its first lines; the rest shows its last lines
 ERROR_SHARE = 0.3  # of the whole budget, for the error block
@@ -42,13 +42,14 @@ class ErrorBlock(BaseModel):
     lines: list[str]
 
 
-class JobLogs(UntrustedText):
+class JobLogs(BaseModel):
     job_id: str
     error_block: ErrorBlock | None = Field(description="The error to read first, when the log has one")
     pods: list[PodLog]
     truncated: bool
     next_cursor: str | None = Field(description="Pass as cursor to read the lines that were cut, page by page")
     note: str
+    untrusted: str = untrusted_field()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 import anyio
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from cloudjobs_mcp.server import metrics as job_metrics
 from cloudjobs_mcp.server.diagnosis import IMAGE_PULL, ErrorBlock, find_error_block
@@ -22,7 +22,7 @@ from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.errors import CloudJobsError
 from cloudjobs_mcp.server.models import Event, Job, JobStatus, Pod, SanityCheckResult, utcnow
 from cloudjobs_mcp.server.redact import mask
-from cloudjobs_mcp.server.untrusted import UntrustedText
+from cloudjobs_mcp.server.untrusted import untrusted_field
 
 Verdict = Literal[
     "healthy",
@@ -91,7 +91,7 @@ NEXT_STEPS: dict[str, str] = {
 }
 
 
-class Diagnosis(UntrustedText):
+class Diagnosis(BaseModel):
     job_id: str
     status: JobStatus
     raw_status: str
@@ -106,6 +106,7 @@ class Diagnosis(UntrustedText):
     sanity_checks: list[SanityCheckResult] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list, description="Metric warnings (idle GPUs, memory, loss)")
     events: list[str] = Field(default_factory=list, description="The last events")
+    untrusted: str = untrusted_field()
 
 
 async def diagnose(engine: Engine, job_id: str, provider: str | None = None) -> Diagnosis:

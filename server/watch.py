@@ -25,7 +25,7 @@ from cloudjobs_mcp.server.errors import CloudJobsError, Forbidden, Throttled
 from cloudjobs_mcp.server.identity import Caller
 from cloudjobs_mcp.server.models import Event, Job, JobStatus, Pod
 from cloudjobs_mcp.server.redact import mask
-from cloudjobs_mcp.server.untrusted import UntrustedText
+from cloudjobs_mcp.server.untrusted import untrusted_field
 from cloudjobs_mcp.server.verdict import failing_pod
 
 Outcome = Literal["succeeded", "failed", "stopped", "still_running", "timed_out", "image_pull_failed", "queue_timeout"]
@@ -64,7 +64,7 @@ class ImagePull(BaseModel):
     since_seconds: float
 
 
-class WaitResult(UntrustedText):
+class WaitResult(BaseModel):
     job_id: str
     name: str
     status: JobStatus
@@ -82,6 +82,7 @@ class WaitResult(UntrustedText):
     failure: Failure | None = None
     stall: Stall | None = Field(default=None, description="Diagnosis of a status that stopped changing (once)")
     image_pull: ImagePull | None = None
+    untrusted: str = untrusted_field()
 
 
 @dataclass

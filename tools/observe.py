@@ -8,7 +8,7 @@ from typing import Any
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from cloudjobs_mcp.server import metrics as usage
 from cloudjobs_mcp.server import verdict
@@ -17,25 +17,27 @@ from cloudjobs_mcp.server.engine import check_job_id
 from cloudjobs_mcp.server.metrics import JobMetrics, MetricDefinition
 from cloudjobs_mcp.server.models import Event, MetricKind, SanityCheckResult, WorkloadInfo
 from cloudjobs_mcp.server.redact import mask
-from cloudjobs_mcp.server.untrusted import UntrustedText
+from cloudjobs_mcp.server.untrusted import untrusted_field
 from cloudjobs_mcp.server.verdict import Diagnosis
 from cloudjobs_mcp.tools._common import ProviderArg, engine_of, tool_errors
 
 READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
 
 
-class EventList(UntrustedText):
+class EventList(BaseModel):
     job_id: str
     events: list[Event] = Field(description="Oldest first, newest last")
     total: int = Field(description="Events that matched before `limit` was applied")
     truncated: bool
+    untrusted: str = untrusted_field()
 
 
-class SanityChecks(UntrustedText):
+class SanityChecks(BaseModel):
     job_id: str
     enabled: bool = Field(description="False when the job ran without sanity checks")
     passed: bool | None = Field(description="None while checks are missing or still running")
     results: list[SanityCheckResult]
+    untrusted: str = untrusted_field()
 
 
 def register(mcp: MCPServer, settings: Settings) -> None:
