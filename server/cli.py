@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument(
         "--provider",
         default="local",
-        choices=["local", "pai-sandbox"],
+        choices=["local", "pai-sandbox", "workload-sandbox"],
         help="where the demo job runs: this machine, or the pai provider against a PAI sandbox started for it",
     )
     demo.add_argument("--keep", action="store_true", help="keep the demo's state directory")
@@ -75,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         from cloudjobs_mcp.server import bundle as mcpb
 
         return mcpb.main(Path(args.output))
+    if args.command == "sandbox" and args.cloud == "workload":
+        from cloudjobs_mcp.server.sandbox.workload.runner import run as run_workload
+
+        return run_workload(args)
     if args.command == "sandbox":
         from cloudjobs_mcp.server.sandbox.runner import run
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from cloudjobs_mcp.server.errors import ConfigurationError
 from cloudjobs_mcp.server.providers import LABELS
@@ -53,6 +53,14 @@ class Settings(BaseModel):
     pai_endpoint_ecs: str | None = None
     pai_endpoint_paistudio: str | None = None
     pai_endpoint_sts: str | None = None
+    # workload provider (a Primus-SaFE Kubernetes AI workload platform)
+    workload_url: str | None = Field(default=None, description="Base URL of the platform's console/apiserver")
+    workload_api_prefix: str = Field(default="/api/v1", description="/api/v1 (the code); /api/custom (the seed)")
+    workload_workspace: str | None = Field(default=None, description="Workspace id; default: every one you see")
+    workload_api_key: SecretStr | None = None
+    workload_user: str | None = None
+    workload_password: SecretStr | None = None
+    workload_ttl_seconds: int = Field(default=86400, ge=60, description="Logs stay readable this long after the end")
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=4, ge=0, le=10)
 
@@ -83,6 +91,14 @@ class Settings(BaseModel):
         else:
             self.providers = (self.provider,)
         return self
+
+    @field_validator("workload_api_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        v = "/" + v.strip().strip("/")
+        if v == "/" or any(c.isspace() or c in "?#" for c in v):
+            raise ValueError("must be a path such as /api/v1 (the platform's code) or /api/custom (the seed)")
+        return v
 
     @field_validator("pai_network")
     @classmethod

@@ -91,3 +91,9 @@ class Throttled(ProviderError):
 
 class TransportError(ProviderError):
     """The platform could not be reached (timeouts, resets) even after retries."""
+
+
+class CapacityUnavailable(ProviderError):
+    """The platform has no room for the request right now (e.g. Primus-SaFE's 503 ``Primus.00008``): an
+    answer about capacity, not an outage, so it is never retried blindly; fewer workers, a smaller spec or
+    a later try may fit."""

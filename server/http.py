@@ -14,6 +14,12 @@
   must find out whether the operation happened (e.g. look the job up by its idempotency tag) before
   sending it again.
 
+* A platform with login tokens passes ``reauthenticate``: on the first 401 of a call the loop awaits it
+  (a fresh login) and sends again at once; a second 401 raises. One re-login per call, never a loop
+  (a 401 is the auth layer's answer: the request was not processed, so re-sending a create is safe).
+* A platform whose 503 sometimes means "no capacity" (not an outage) says so through ``parse_error``:
+  such an error is not ``retryable`` and raises at once, like any other answer that retrying cannot change.
+
 ``sleep``, ``rand`` and ``clock`` are injectable so tests never wait. Log lines name the method, host
 and path only — never the query string, headers or body (they can carry tokens).
 """
@@ -136,6 +142,7 @@ async def send(
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     rand: Callable[[], float] = random.random,
     clock: Callable[[], float] = time.monotonic,
+    reauthenticate: Callable[[], Awaitable[None]] | None = None,
 ) -> httpx.Response:
     """Send with retries; returns the first 2xx response or raises a ``ProviderError``.
 
@@ -144,6 +151,7 @@ async def send(
     """
     start = clock()
     attempt = 0
+    reauthenticated = False
     while True:
         attempt += 1
         request = build_request()
@@ -164,6 +172,12 @@ async def send(
             if response.is_success:
                 return response
             err = parse_error(response)
+            if response.status_code == 401 and reauthenticate is not None and not reauthenticated:
+                reauthenticated = True
+                logger.info("%s answered 401; logging in again once", label)
+                await reauthenticate()
+                attempt -= 1  # the re-login's retry is not a failed attempt
+                continue
             if not err.retryable:
                 raise err
             if not idempotent and not isinstance(err, Throttled):

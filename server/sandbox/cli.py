@@ -13,6 +13,12 @@ ENV_KEY_SECRET = "CLOUDJOBS_SANDBOX_ACCESS_KEY_SECRET"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
+    add(
+        "--cloud",
+        choices=["pai", "workload"],
+        default="pai",
+        help="which platform's wire protocol: pai (PAI-DLC, the default) or workload (a Primus-SaFE Workload API)",
+    )
     add("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (0: any free one; default {DEFAULT_PORT})")
     add("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; keep it on loopback)")
     add(
@@ -80,3 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(repeatable; kinds: throttle, fail_503, latency, image_pull_backoff, queue_forever, sanity_check_failure, "
         "idle_gpus, spot_reclaim, quota_queue)",
     )
+    add("--log-ttl-seconds", type=int, default=60, help="workload: logs stay this long after the end by default (60)")
+    add("--log-search", action="store_true", help="workload: serve log search (as with OpenSearch enabled)")
+    add("--password", default=None, help="workload: the sandbox user's password (default: generated)")
+    add("--api-key", default=None, help="workload: the API key it accepts (default: generated, ak-…)")

@@ -87,7 +87,8 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _uvicorn_server(sandbox: Sandbox) -> Any:
+def _uvicorn_server(sandbox: Sandbox | Any) -> Any:
+    """A uvicorn server for any sandbox face (an object with an ASGI ``app``)."""
     import uvicorn
 
     config = uvicorn.Config(
