@@ -60,7 +60,7 @@ class Settings(BaseModel):
     workload_api_key: SecretStr | None = None
     workload_user: str | None = None
     workload_password: SecretStr | None = None
-    workload_ttl_seconds: int = Field(default=86400, ge=60, description="Logs stay readable this long after the end")
+    workload_ttl_seconds: int = Field(default=86400, ge=1, description="Logs stay readable this long after the end")
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=4, ge=0, le=10)
 

@@ -1,10 +1,10 @@
 """Shared helpers for tests that run the workload sandbox in-process and drive it over loopback HTTP.
 
-    async with workload_sandbox(tmp_path) as sb:                     # .url, .sandbox (api_key, password, calls)
-        async with workload_provider(sb, tmp_path) as provider:      # the real provider, fast retries
-            ...
-        async with workload_client(sb, tmp_path) as client:          # an MCP Client on the workload provider
-            ...
+async with workload_sandbox(tmp_path) as sb:                     # .url, .sandbox (api_key, password, calls)
+    async with workload_provider(sb, tmp_path) as provider:      # the real provider, fast retries
+        ...
+    async with workload_client(sb, tmp_path) as client:          # an MCP Client on the workload provider
+        ...
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ async def workload_sandbox(tmp_path: Path, **settings: Any) -> AsyncIterator[Run
         stop_leftover_runs(state)
 
 
-def workload_settings(sb: RunningWorkloadSandbox, tmp_path: Path, *, api_key: bool = True, **overrides: Any) -> Settings:
+def workload_settings(
+    sb: RunningWorkloadSandbox, tmp_path: Path, *, api_key: bool = True, **overrides: Any
+) -> Settings:
     values: dict[str, Any] = {
         **sb.settings_overrides(api_key=api_key),
         "state_dir": tmp_path / "mcp-state",

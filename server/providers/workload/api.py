@@ -34,6 +34,7 @@ from cloudjobs_mcp.server.providers.workload import errormap
 logger = logging.getLogger("cloudjobs.workload.api")
 
 QueryValue = str | int | None
+LOGIN_REFUSED_SECONDS = 30.0  # a refused login is answered from memory this long (no login storms)
 
 
 class Auth:
@@ -53,6 +54,7 @@ class Auth:
         self.token = ""
         self.expires_at: float | None = None  # unix seconds; None = never
         self.logins = 0
+        self.refused: tuple[float, AuthenticationError] | None = None  # the last refused login, and when
         self._lock = anyio.Lock()
 
     @property
@@ -103,6 +105,9 @@ class WorkloadApi:
         async with self.auth._lock:
             if self.auth._valid() and self.auth.token != stale:
                 return
+            refused = self.auth.refused
+            if refused is not None and time.monotonic() - refused[0] < LOGIN_REFUSED_SECONDS:
+                raise refused[1]  # callers waiting on the same refused login: no second attempt
             self.auth.token = ""
             body = json.dumps({"name": self.auth.user, "password": self.auth.password}).encode()
 
@@ -114,15 +119,20 @@ class WorkloadApi:
             def parse(response: httpx.Response) -> ProviderError:
                 return errormap.parse_error(response, what=f"login as {self.auth.user}", redact=self.auth.secrets())
 
-            response = await send(
-                self.client,
-                build,
-                parse_error=parse,
-                policy=self.policy,
-                sleep=self._sleep,
-                rand=self._rand,
-                clock=self._clock,
-            )
+            try:
+                response = await send(
+                    self.client,
+                    build,
+                    parse_error=parse,
+                    policy=self.policy,
+                    sleep=self._sleep,
+                    rand=self._rand,
+                    clock=self._clock,
+                )
+            except AuthenticationError as exc:
+                self.auth.refused = (time.monotonic(), exc)
+                raise
+            self.auth.refused = None
             data = _json(response, "login")
             token = data.get("token") if isinstance(data, dict) else None
             if not isinstance(token, str) or not token:

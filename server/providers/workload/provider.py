@@ -511,18 +511,13 @@ class WorkloadProvider:
         return out
 
     async def _states(self, ids: list[str]) -> dict[str, Job | NotFound]:
-        out: dict[str, Job | NotFound] = {}
-
-        async def one(i: str) -> None:
+        async def one(i: str) -> Job | NotFound:
             try:
-                out[i] = await self.get_job(i)
+                return await self.get_job(i)
             except NotFound as exc:
-                out[i] = exc
+                return exc
 
-        async with anyio.create_task_group() as tg:
-            for i in ids:
-                tg.start_soon(one, i)
-        return out
+        return dict(zip(ids, await gather(*(one(i) for i in ids)), strict=True))
 
     async def stop_jobs(self, job_ids: list[str]) -> list[BatchOutcome]:
         """Batch stop (``POST /workloads/stop``), reporting each workload: the platform's answer does not."""
@@ -798,13 +793,19 @@ def _items(data: Any) -> list[dict[str, Any]]:
 
 
 async def gather(*calls: Awaitable[Any]) -> list[Any]:
-    """Await concurrently, in order."""
+    """Await concurrently, in order; the first failure is raised as itself (not as an exception group)."""
     results: list[Any] = [None] * len(calls)
+    errors: list[BaseException] = []
 
     async def one(i: int, call: Awaitable[Any]) -> None:
-        results[i] = await call
+        try:
+            results[i] = await call
+        except Exception as exc:  # re-raised below, the first one as it is
+            errors.append(exc)
 
     async with anyio.create_task_group() as tg:
         for i, call in enumerate(calls):
             tg.start_soon(one, i, call)
+    if errors:
+        raise errors[0]
     return results

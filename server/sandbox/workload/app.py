@@ -142,7 +142,7 @@ class Workload:
     timeout: int | None
     ttl: int
     launched: bool = False
-    stopped_at: float | None = None  # stop asked before the pods started
+    stopped_at: float | None = None  # when a stop was asked (the phase is Stopped from then on)
     stopped_by: str | None = None
     phase_override: str | None = None  # the seed-era bug: a finished workload stopped within its TTL
     deleted: bool = False
@@ -336,12 +336,14 @@ class WorkloadSandbox:
     def _phase(self, w: Workload, run: RunState | None) -> str:
         if w.phase_override:
             return w.phase_override
+        if w.stopped_at is not None:  # the platform sets Stopped first, then deletes the pods
+            return "Stopped"
         if run is None:
-            return "Stopped" if w.stopped_at is not None else "Pending"
+            return "Pending"
         return {"Queuing": "Pending", "Creating": "Pending", "Stopping": "Running"}.get(run.status, run.status)
 
     def _ended_at(self, w: Workload, run: RunState | None) -> float | None:
-        if run is None:
+        if run is None or w.stopped_at is not None:
             return w.stopped_at
         if run.finished_at is not None:
             return run.finished_at.timestamp()
@@ -852,9 +854,8 @@ class WorkloadSandbox:
             return
         if phase == "Stopped":
             return
-        w.stopped_by = user
+        w.stopped_by, w.stopped_at = user, now
         if not w.launched:
-            w.stopped_at = now
             return
         try:
             self.executor.stop(w.workload_id)
