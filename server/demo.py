@@ -3,6 +3,8 @@
 ``--provider local`` runs it on this machine; ``--provider pai-sandbox`` starts a PAI sandbox on a free
 loopback port and runs the same workflow through the MCP server's ``pai`` provider over real HTTP
 (signed calls, specs and CNY prices from the sandbox, the seed's image strategy, a real job).
+``--provider workload-sandbox`` does the same with a workload sandbox (a Primus-SaFE Workload API on
+loopback: login, real paths and shapes) and the ``workload`` provider, priced by a demo price table.
 """
 
 from __future__ import annotations
@@ -173,12 +175,52 @@ async def _sandbox_demo(state: str) -> bool:
         return ok
 
 
+# The workload platform has no prices: the demo quotes with this table (what CLOUDJOBS_PRICE_TABLE takes).
+DEMO_WORKLOAD_PRICES = {
+    "workload": {"*": {"currency": "USD", "cpu_hour": 0.04, "memory_gb_hour": 0.005, "gpu_hour": {"*": 2.5}}}
+}
+
+
+async def _workload_sandbox_demo(state: str) -> bool:
+    """Start a workload sandbox in this process and run the demo's MCP server against it (user login)."""
+    from cloudjobs_mcp.server.sandbox.workload import WorkloadSandboxSettings, serve
+
+    settings = WorkloadSandboxSettings(state_dir=Path(state) / "workload-sandbox", pending_seconds=0.5)
+    async with serve(settings) as running:
+        _say(
+            "Started a workload sandbox",
+            f"  {running.url}{settings.api_prefix}: the Primus-SaFE Workload API (workspaces, node flavors, images,\n"
+            f"  workloads, pod logs) on one loopback port; the MCP server's workload provider logs in as\n"
+            f"  {settings.user!r} with the sandbox's generated password (an API key works too: {running.sandbox.api_key[:6]}…)",
+        )
+        prices = Path(state) / "prices.json"
+        prices.write_text(json.dumps(DEMO_WORKLOAD_PRICES))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDJOBS_WORKLOAD_", "CLOUDJOBS_PROVIDER"))}
+        env.update(running.env(api_key=False))
+        env["CLOUDJOBS_STATE_DIR"] = str(Path(state) / "mcp")
+        env["CLOUDJOBS_PRICE_TABLE"] = str(prices)
+        no_proxy = ",".join(filter(None, [os.environ.get("NO_PROXY") or os.environ.get("no_proxy"), "127.0.0.1"]))
+        env["NO_PROXY"] = env["no_proxy"] = no_proxy
+        ok = await _demo(env)
+        counts = Counter(c.action for c in running.sandbox.calls if c.status == 200)
+        _say(
+            "The sandbox answered these calls",
+            "  " + ", ".join(f"{action} x{n}" for action, n in sorted(counts.items())),
+        )
+        return ok
+
+
 def run_demo(*, provider: str = "local", keep: bool = False) -> int:
     state = tempfile.mkdtemp(prefix="cloudjobs-demo-")
     # CLOUDJOBS_PROVIDERS wins over CLOUDJOBS_PROVIDER: set both, or a user's own list would run the demo elsewhere.
     env = {**os.environ, "CLOUDJOBS_PROVIDER": provider, "CLOUDJOBS_PROVIDERS": provider, "CLOUDJOBS_STATE_DIR": state}
     try:
-        ok = anyio.run(_sandbox_demo, state) if provider == "pai-sandbox" else anyio.run(_demo, env)
+        if provider == "pai-sandbox":
+            ok = anyio.run(_sandbox_demo, state)
+        elif provider == "workload-sandbox":
+            ok = anyio.run(_workload_sandbox_demo, state)
+        else:
+            ok = anyio.run(_demo, env)
     finally:
         if keep:
             print(f"\nstate kept in {state}")
