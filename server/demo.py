@@ -191,7 +191,7 @@ async def _workload_sandbox_demo(state: str) -> bool:
             "Started a workload sandbox",
             f"  {running.url}{settings.api_prefix}: the Primus-SaFE Workload API (workspaces, node flavors, images,\n"
             f"  workloads, pod logs) on one loopback port; the MCP server's workload provider logs in as\n"
-            f"  {settings.user!r} with the sandbox's generated password (an API key works too: {running.sandbox.api_key[:6]}…)",
+            f"  {settings.user!r} with the sandbox's generated password (its API key would do as well)",
         )
         prices = Path(state) / "prices.json"
         prices.write_text(json.dumps(DEMO_WORKLOAD_PRICES))

@@ -69,11 +69,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import socket
-import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -124,6 +122,7 @@ from cloudjobs_mcp.server.sandbox.jobs import (
     unknown_quota,
     validate_create,
 )
+from cloudjobs_mcp.server.sandbox.pods import pod_env
 from cloudjobs_mcp.server.sandbox.settings import AccessKey, SandboxSettings, generate_access_key
 from cloudjobs_mcp.server.sandbox.store import Store, TrainingJob, Workspace, workspace_item
 from cloudjobs_mcp.server.sandbox.studio import (
@@ -453,23 +452,17 @@ class Sandbox:
             await anyio.to_thread.run_sync(self._launch, record)
 
     def _launch(self, record: JobRecord) -> None:
-        python_dir = os.path.dirname(sys.executable)
-        path = os.environ.get("PATH", os.defpath)
-        if path.split(os.pathsep)[0] != python_dir:
-            path = python_dir + os.pathsep + path
         port = str(free_port())
         envs = {**self._file_envs(record), **dict(record.body.get("Envs") or {})}
-        pods = []
-        for plan in record.pods:
-            env = {"PATH": path, "PYTHONUNBUFFERED": "1", "CUDA_VISIBLE_DEVICES": "", **envs}
-            env.update(
-                RANK=str(plan.rank),
-                WORLD_SIZE=str(len(record.pods)),
-                LOCAL_RANK="0",
-                MASTER_ADDR="127.0.0.1",
-                MASTER_PORT=port,
+        pods = [
+            PodSpec(
+                plan.pod_id,
+                plan.role,
+                pod_env(envs, rank=plan.rank, world=len(record.pods), port=port),
+                record.command_of(plan.role),
             )
-            pods.append(PodSpec(plan.pod_id, plan.role, env, record.command_of(plan.role)))
+            for plan in record.pods
+        ]
         minutes = record.max_minutes
         max_runtime = minutes * self.settings.minute_seconds if minutes else None
         now = self.clock()

@@ -8,7 +8,7 @@ import json
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -98,18 +98,13 @@ def _uvicorn_server(sandbox: Sandbox | Any) -> Any:
 
 
 @asynccontextmanager
-async def serve(
-    sandbox: Sandbox | SandboxSettings,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    *,
-    stop_jobs: bool = True,
-) -> AsyncIterator[RunningSandbox]:
-    """Serve ``sandbox`` with uvicorn in this event loop, on a pre-bound socket (``port=0``: a free
-    one). On exit the sandbox's unfinished jobs are stopped unless ``stop_jobs`` is False."""
-    sandbox = sandbox if isinstance(sandbox, Sandbox) else Sandbox(sandbox)
+async def serve_face(
+    face: Any, host: str, port: int, *, stop: Callable[[], Awaitable[None]] | None = None
+) -> AsyncIterator[int]:
+    """Serve any sandbox face (an object with an ASGI ``app``) with uvicorn in this event loop, on a
+    pre-bound socket (``port=0``: a free one); yields the port. On exit ``stop`` runs first (shielded)."""
     sock = _bind(host, port)
-    server = _uvicorn_server(sandbox)
+    server = _uvicorn_server(face)
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(partial(server.serve, sockets=[sock]))
@@ -117,14 +112,29 @@ async def serve(
                 while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
                     await anyio.sleep(0.01)
             try:
-                yield RunningSandbox(sandbox, host, int(sock.getsockname()[1]))
+                yield int(sock.getsockname()[1])
             finally:
-                if stop_jobs:
+                if stop is not None:
                     with anyio.CancelScope(shield=True):
-                        await sandbox.stop_all()
+                        await stop()
                 server.should_exit = True
     finally:
         sock.close()
+
+
+@asynccontextmanager
+async def serve(
+    sandbox: Sandbox | SandboxSettings,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    stop_jobs: bool = True,
+) -> AsyncIterator[RunningSandbox]:
+    """Serve ``sandbox`` on ``host:port`` (``port=0``: a free one). On exit the sandbox's unfinished jobs
+    are stopped unless ``stop_jobs`` is False."""
+    sandbox = sandbox if isinstance(sandbox, Sandbox) else Sandbox(sandbox)
+    async with serve_face(sandbox, host, port, stop=sandbox.stop_all if stop_jobs else None) as bound:
+        yield RunningSandbox(sandbox, host, bound)
 
 
 # --------------------------------------------------------------------------------------------- CLI

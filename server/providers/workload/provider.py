@@ -110,7 +110,6 @@ class WorkloadProvider:
         self.region = urlsplit(self.api.base).netloc or "workload"
         self.workspace = (settings.workload_workspace or "").strip() or None
         self.ttl_seconds = settings.workload_ttl_seconds
-        self._sleep = sleep
         self._clock = clock
         self._reconcile_delays = reconcile_delays
         self._shapes: dict[str, mapping.SpecShape] = {}
@@ -359,7 +358,7 @@ class WorkloadProvider:
     async def _reconcile(self, quote: str) -> Job | None:
         for delay in self._reconcile_delays:
             if delay:
-                await self._sleep(delay)
+                await anyio.sleep(delay)
             found = await self._find(TAG_QUOTE_ID, quote)
             if found is not None:
                 return found
@@ -537,7 +536,7 @@ class WorkloadProvider:
         description = str(original.get("description") or "")
         for delay in (0.0, *self._reconcile_delays):
             if delay:
-                await self._sleep(delay)
+                await anyio.sleep(delay)
             async for item in self._items({"description": description} if description else {}, 20):
                 created = mapping.parse_time(item.get("creationTime"))
                 if (

@@ -31,10 +31,8 @@ import base64
 import binascii
 import json
 import logging
-import os
 import re
 import secrets
-import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -54,6 +52,7 @@ from cloudjobs_mcp.server.errors import NotFound
 from cloudjobs_mcp.server.providers.local.executor import MAX_RUNTIME_EXCEEDED, Executor, PodSpec, RunState
 from cloudjobs_mcp.server.sandbox.app import free_port
 from cloudjobs_mcp.server.sandbox.faults import Call, Faults
+from cloudjobs_mcp.server.sandbox.pods import pod_env
 from cloudjobs_mcp.server.sandbox.workload.settings import (
     GIB,
     Flavor,
@@ -303,19 +302,12 @@ class WorkloadSandbox:
                 w.stopped_at, w.stopped_by = self.clock(), "the sandbox (launch failed)"
 
     def _launch(self, w: Workload) -> None:
-        python_dir = os.path.dirname(sys.executable)
-        path = os.environ.get("PATH", os.defpath)
-        if path.split(os.pathsep)[0] != python_dir:
-            path = python_dir + os.pathsep + path
         port = str(free_port())
         envs = {str(k): str(v) for k, v in (w.body.get("env") or {}).items()}
-        pods = []
-        for rank, (pod_id, role) in enumerate(w.pods):
-            env = {"PATH": path, "PYTHONUNBUFFERED": "1", "CUDA_VISIBLE_DEVICES": "", **envs}
-            env.update(
-                RANK=str(rank), WORLD_SIZE=str(len(w.pods)), LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=port
-            )
-            pods.append(PodSpec(pod_id, role, env, w.command))
+        pods = [
+            PodSpec(pod_id, role, pod_env(envs, rank=rank, world=len(w.pods), port=port), w.command)
+            for rank, (pod_id, role) in enumerate(w.pods)
+        ]
         self.executor.launch(
             w.workload_id,
             pods,

@@ -8,13 +8,10 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-import anyio
-
-from cloudjobs_mcp.server.sandbox.runner import _bind, _uvicorn_server, default_state_dir
+from cloudjobs_mcp.server.sandbox.runner import _bind, _uvicorn_server, default_state_dir, serve_face
 from cloudjobs_mcp.server.sandbox.workload.app import WorkloadSandbox
 from cloudjobs_mcp.server.sandbox.workload.settings import WorkloadSandboxSettings
 
@@ -44,22 +41,8 @@ async def serve(
 ) -> AsyncIterator[RunningWorkloadSandbox]:
     """Serve ``sandbox`` with uvicorn in this event loop on a free port; its workloads are stopped on exit."""
     sandbox = sandbox if isinstance(sandbox, WorkloadSandbox) else WorkloadSandbox(sandbox)
-    sock = _bind(host, port)
-    server = _uvicorn_server(sandbox)
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(partial(server.serve, sockets=[sock]))
-            with anyio.fail_after(15):
-                while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-                    await anyio.sleep(0.01)
-            try:
-                yield RunningWorkloadSandbox(sandbox, host, int(sock.getsockname()[1]))
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await sandbox.stop_all()
-                server.should_exit = True
-    finally:
-        sock.close()
+    async with serve_face(sandbox, host, port, stop=sandbox.stop_all) as bound:
+        yield RunningWorkloadSandbox(sandbox, host, bound)
 
 
 def banner(running: RunningWorkloadSandbox) -> str:
