@@ -31,7 +31,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import anyio
 import httpx
@@ -42,6 +42,7 @@ from cloudjobs_mcp.server.errors import NotFound, ProviderError, Throttled, Tran
 logger = logging.getLogger("cloudjobs.http")
 
 USER_AGENT = f"cloudjobs-mcp/{__version__}"
+T = TypeVar("T")
 
 
 class _HasHttpSettings(Protocol):
@@ -203,3 +204,38 @@ async def send(
             delay,
         )
         await sleep(delay)
+
+
+async def submit_once(
+    submit: Callable[[], Awaitable[T]],
+    find: Callable[[], Awaitable[T | None]] | None,
+    *,
+    attempts: int,
+    what: str,
+) -> T:
+    """Send a non-idempotent create (``submit``) exactly once. After an :class:`OutcomeUnknown`, ``find``
+    looks for what it may have created (e.g. by the quote's tag) and returns that instead of sending again;
+    it is sent again only when nothing is found, at most ``attempts`` times. Without ``find`` (nothing to
+    look for) the OutcomeUnknown is raised, saying to check before creating again."""
+    attempts = max(1, attempts)
+    for attempt in range(1, attempts + 1):
+        try:
+            return await submit()
+        except OutcomeUnknown as exc:
+            if find is None:
+                raise OutcomeUnknown(
+                    f"{exc.message.rstrip('.')}. The {what} may have been created: check list_jobs before "
+                    "creating it again.",
+                    code=exc.code,
+                    request_id=exc.request_id,
+                    status=exc.status,
+                    retryable=False,
+                ) from None
+            found = await find()
+            if found is not None:
+                logger.info("the %s's create had an unknown outcome; found it: %s", what, found)
+                return found
+            if attempt == attempts:
+                raise
+            logger.warning("the %s's create had an unknown outcome and it was not found; sending again", what)
+    raise AssertionError("unreachable")

@@ -48,7 +48,7 @@ import httpx
 
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import InvalidRequest, NotFound, ProviderError
-from cloudjobs_mcp.server.http import OutcomeUnknown, RetryPolicy, create_client
+from cloudjobs_mcp.server.http import OutcomeUnknown, RetryPolicy, create_client, submit_once
 from cloudjobs_mcp.server.models import (
     JOB_TYPES,
     Accelerator,
@@ -794,27 +794,9 @@ class PaiProvider:
 
     async def _submit(self, body: Mapping[str, Any], quote: str | None) -> str:
         """CreateJob exactly once: after an unknown outcome, look the job up before sending again."""
-        attempts = max(1, self.api.policy.max_attempts)
-        for attempt in range(1, attempts + 1):
-            try:
-                data = await self.api.create_job(body)
-            except OutcomeUnknown as exc:
-                if not quote:
-                    raise OutcomeUnknown(
-                        f"{exc.message}. The job may have been created: check list_jobs before creating it again.",
-                        code=exc.code,
-                        request_id=exc.request_id,
-                        status=exc.status,
-                        retryable=False,
-                    ) from None
-                found = await self._reconcile(quote)
-                if found is not None:
-                    logger.info("CreateJob outcome was unknown; found job %s by its quote tag", found)
-                    return found
-                if attempt == attempts:
-                    raise
-                logger.warning("CreateJob outcome was unknown and no job carries quote %s; sending again", quote)
-                continue
+
+        async def submit() -> str:
+            data = await self.api.create_job(body)
             job_id = str(data.get("JobId") or "")
             if not job_id:
                 raise ProviderError(
@@ -823,7 +805,9 @@ class PaiProvider:
                     request_id=str(data.get("RequestId") or ""),
                 )
             return job_id
-        raise AssertionError("unreachable")
+
+        find = functools.partial(self._reconcile, quote) if quote else None
+        return await submit_once(submit, find, attempts=self.api.policy.max_attempts, what="job")
 
     async def _reconcile(self, quote: str) -> str | None:
         for delay in RECONCILE_DELAYS:

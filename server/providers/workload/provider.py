@@ -33,7 +33,7 @@ import httpx
 
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import InvalidRequest, NotFound, ProviderError
-from cloudjobs_mcp.server.http import OutcomeUnknown, RemoteNotFound, RetryPolicy, create_client
+from cloudjobs_mcp.server.http import RemoteNotFound, RetryPolicy, create_client, submit_once
 from cloudjobs_mcp.server.hyperparameters import env_name
 from cloudjobs_mcp.server.models import (
     Accelerator,
@@ -330,30 +330,21 @@ class WorkloadProvider:
 
     async def _submit(self, body: Mapping[str, Any], quote: str | None) -> str:
         """POST /workloads exactly once: after an unknown outcome, look for the quote before sending again."""
-        attempts = max(1, self.api.policy.max_attempts)
-        for attempt in range(1, attempts + 1):
-            try:
-                data = await self.api.create_workload(body)
-            except OutcomeUnknown as exc:
-                if not quote:
-                    raise OutcomeUnknown(
-                        f"{exc.message} The workload may have been created: check list_jobs before creating it again.",
-                        code=exc.code,
-                        status=exc.status,
-                    ) from None
-                found = await self._reconcile(quote)
-                if found is not None:
-                    logger.info("create outcome was unknown; found workload %s by its quote", found.job_id)
-                    return found.job_id
-                if attempt == attempts:
-                    raise
-                logger.warning("create outcome was unknown and no workload carries quote %s; sending again", quote)
-                continue
+
+        async def submit() -> str:
+            data = await self.api.create_workload(body)
             job_id = str(data.get("workloadId") or "") if isinstance(data, dict) else ""
             if not job_id:
                 raise ProviderError("Workload platform: create answered without a workloadId.", code="InvalidResponse")
             return job_id
-        raise AssertionError("unreachable")
+
+        async def find() -> str | None:
+            found = await self._reconcile(quote) if quote else None
+            return found.job_id if found is not None else None
+
+        return await submit_once(
+            submit, find if quote else None, attempts=self.api.policy.max_attempts, what="workload"
+        )
 
     async def _reconcile(self, quote: str) -> Job | None:
         for delay in self._reconcile_delays:
