@@ -345,6 +345,7 @@ class Engine:
             template_id=tpl.template_id if tpl else None,
             template_version=tpl.version if tpl else None,
             identity=caller.identity,
+            price_source=price.source,
         )
 
     async def spot_price(self, instance_type: str, provider: str | None = None) -> float:

@@ -52,8 +52,8 @@ def per_hour(amount: float | None, currency: str) -> str:
     return UNKNOWN if amount is None else f"{money(amount, currency)}/hour"
 
 
-def quote_text(quote: Quote, spec: Spec, provider_label: str) -> str:
-    """The seed's cost display, extended with the worst case and the quote's validity."""
+def quote_text(quote: Quote, spec: Spec, provider_label: str, price_source: str = "") -> str:
+    """The seed's cost display, extended with the worst case, where the price comes from and the quote's validity."""
     if spec.accelerator == "GPU" and spec.gpu_count:
         hw = f"{spec.cpu}vCPU {spec.memory_gb:g}GB, {spec.gpu_count}x {spec.gpu_type or 'GPU'}"
     else:
@@ -74,6 +74,7 @@ def quote_text(quote: Quote, spec: Spec, provider_label: str) -> str:
             f"  Job type: {quote.job_type}",
             f"  Spec: {quote.ecs_spec} ({hw}) x {quote.worker_count} {workers}",
             f"  Per-worker price: {per_hour(quote.per_worker_hourly, quote.currency)}",
+            *([f"  Price source: {price_source}"] if price_source else []),
             f"  Total price: {per_hour(quote.total_hourly, quote.currency)}",
             f"  Estimated runtime: ~{quote.estimated_minutes:g} minutes",
             f"  Estimated total cost: {money(quote.estimated_total, quote.currency)}",
@@ -146,6 +147,7 @@ class Gate:
         template_id: str | None = None,
         template_version: int | None = None,
         identity: str,
+        price_source: str = "",
     ) -> Quote:
         """A quote; a spot quote's estimate is at the spot price and its worst case at ``worst_per_worker_hourly``
         (the price limit, or on-demand). A None price is unknown: so are the totals, and any budget cap refuses it."""
@@ -190,7 +192,7 @@ class Gate:
             template_version=template_version,
             identity=identity,
         )
-        quote = quote.model_copy(update={"display_text": quote_text(quote, spec, provider_label)})
+        quote = quote.model_copy(update={"display_text": quote_text(quote, spec, provider_label, price_source)})
         with self._db.write() as db:
             db.execute("INSERT INTO quotes (quote_id, body) VALUES (?, ?)", (quote.quote_id, quote.model_dump_json()))
         return quote

@@ -91,8 +91,15 @@ def _uvicorn_server(sandbox: Sandbox | Any) -> Any:
     """A uvicorn server for any sandbox face (an object with an ASGI ``app``)."""
     import uvicorn
 
+    # Idle connections are kept longer than a client's pool keeps them (server.http: 30 s), so a client
+    # never reuses a connection the sandbox is just closing (a ReadError, then a retry).
     config = uvicorn.Config(
-        sandbox.app, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=2
+        sandbox.app,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        timeout_graceful_shutdown=2,
+        timeout_keep_alive=45,
     )
     return uvicorn.Server(config)
 

@@ -52,6 +52,7 @@ from cloudjobs_mcp.server.models import (
     SpotPricePoint,
     WorkloadInfo,
 )
+from cloudjobs_mcp.server.pricing import PriceTable
 from cloudjobs_mcp.server.providers.base import TAG_QUOTE_ID, TemplateBackend
 from cloudjobs_mcp.server.providers.workload import mapping
 from cloudjobs_mcp.server.providers.workload.api import WorkloadApi
@@ -158,23 +159,21 @@ class WorkloadProvider:
 
     async def price(self, instance_type: str) -> Price:
         """From the server's price table: the platform itself has no price, cost or billing API."""
-        from cloudjobs_mcp.server.pricing import PriceTable
-
         if instance_type not in self._specs:
             await self.list_specs()
         spec = self._specs.get(instance_type)
         if spec is None:
             raise NotFound(f"Unknown spec {instance_type!r}: call list_ecs_specs for this platform's specs.")
         found = PriceTable.from_settings(self.settings).lookup(self.name, spec)
-        source = "the server's price table (the workload platform has no pricing of its own)"
         if found is None:
             return Price(
                 instance_type=instance_type,
                 per_worker_hourly=None,
                 currency=self.currency,
-                source="none: the workload platform has no pricing and CLOUDJOBS_PRICE_TABLE has no price for it",
+                source="none: the workload platform has no pricing, and CLOUDJOBS_PRICE_TABLE has no price for "
+                f'{instance_type} (add it under "workload", by name or per resource under "*")',
             )
-        return found.model_copy(update={"source": source})
+        return found.model_copy(update={"source": f"{found.source}; the workload platform has no pricing of its own"})
 
     async def resolve_image(self, job_type: str, chip_type: Accelerator) -> Image:
         """The newest ready image from ``/images?flat=true`` that suits the job (PyTorch, ROCm for GPUs)."""

@@ -1,0 +1,66 @@
+"""``cloudjobs-mcp sandbox --cloud workload`` and ``cloudjobs-mcp demo --provider workload-sandbox``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+SCRIPT = Path(sys.executable).parent / "cloudjobs-mcp"
+
+
+def test_demo_with_the_workload_sandbox(tmp_path: Path) -> None:
+    env = {**os.environ, "HOME": str(tmp_path)}
+    out = subprocess.run(
+        [str(SCRIPT), "demo", "--provider", "workload-sandbox"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    for step in ("workload sandbox", "sandbox-cpu:cpu1", "USD 0.06/hour", "the workload platform has no pricing",
+                 "pytorch:2.5-cpu", "The server asks the human", "rank 1 done", "cleanup_jobs", "Login x1",
+                 "CreateWorkload x1", "demo: the job succeeded"):  # fmt: skip
+        assert step in out.stdout, step
+
+
+def test_the_workload_sandbox_command_prints_its_url_key_and_login(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [str(SCRIPT), "sandbox", "--cloud", "workload", "--port", "0", "--state", str(tmp_path / "state")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 30
+        while not any(line.startswith("Stop with Ctrl-C") for line in lines):
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
+            lines.append(proc.stdout.readline())  # type: ignore[union-attr]
+        text = "".join(lines)
+        fields = dict(line.split(":", 1) for line in lines if line.startswith(("API key:", "user:", "password:")))
+        key, user, password = (fields[k].strip() for k in ("API key", "user", "password"))
+        env = dict(line.strip().removeprefix("export ").split("=", 1) for line in lines if "export CLOUDJOBS" in line)
+        url = env["CLOUDJOBS_WORKLOAD_URL"] + env["CLOUDJOBS_WORKLOAD_API_PREFIX"]
+        assert (
+            key.startswith("ak-")
+            and env["CLOUDJOBS_WORKLOAD_API_KEY"] == key
+            and env["CLOUDJOBS_PROVIDER"] == "workload"
+        )
+        assert "/api/v1" in text and "sandbox-cpu" in text
+        r = httpx.get(f"{url}/workspaces", headers={"authorization": f"Bearer {key}"}, trust_env=False)
+        assert r.status_code == 200 and r.json()["totalCount"] == 2
+        login = httpx.post(f"{url}/login", json={"name": user, "password": password}, trust_env=False)
+        token = login.json()["token"]
+        r = httpx.get(f"{url}/workloads", cookies={"Token": token}, trust_env=False)
+        assert r.json() == {"totalCount": 0, "items": None}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
