@@ -7,7 +7,8 @@ answers it) whose workloads run through the local provider's executor.
         running.url, running.sandbox.api_key, running.sandbox.password
         running.env()            # CLOUDJOBS_* variables for the workload provider
 
-Modules: ``settings`` (flavors, workspaces, timings), ``app`` (routes, auth, workloads), ``runner``.
+Modules: ``settings`` (flavors, workspaces, timings), ``wire`` (errors, times, quantities), ``views`` (a
+workload and how GET shows it), ``app`` (routes, auth, handlers, scheduler), ``runner`` (serve, CLI).
 """
 
 from __future__ import annotations

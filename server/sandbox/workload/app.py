@@ -28,7 +28,6 @@ actions are this face's handler names (``CreateWorkload``, ``GetWorkload``, …)
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import logging
 import re
@@ -37,7 +36,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,7 +48,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cloudjobs_mcp.server.errors import NotFound
-from cloudjobs_mcp.server.providers.local.executor import MAX_RUNTIME_EXCEEDED, Executor, PodSpec, RunState
+from cloudjobs_mcp.server.providers.local.executor import Executor, PodSpec, RunState
 from cloudjobs_mcp.server.sandbox.app import free_port
 from cloudjobs_mcp.server.sandbox.faults import Call, Faults
 from cloudjobs_mcp.server.sandbox.pods import pod_env
@@ -61,10 +60,23 @@ from cloudjobs_mcp.server.sandbox.workload.settings import (
     generate_api_key,
     generate_password,
 )
+from cloudjobs_mcp.server.sandbox.workload.views import Workload, conditions, ended_at, phase_of, pod_items
+from cloudjobs_mcp.server.sandbox.workload.wire import (
+    PrimusError,
+    bad_request,
+    cr_not_found,
+    decode_entry_point,
+    go_duration,
+    json_response,
+    parse_time,
+    quantity,
+    stamp,
+    webhook_denied,
+    workload_not_found,
+)
 
 logger = logging.getLogger("cloudjobs.sandbox.workload")
 
-JSON_TYPE = "application/json; charset=utf-8"
 DISPLAY_NAME = re.compile(r"^[a-z][-a-z0-9]{0,43}[a-z0-9]$")
 ID_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes utilrand's alphabet
 KINDS = {"PyTorchJob": "Train", "Deployment": "Infer", "StatefulSet": "Infer", "Authoring": "Authoring"}
@@ -74,79 +86,6 @@ IMAGES = (
     ("harbor.sandbox.internal/ai/pytorch:2.5-cpu-py311", "PyTorch 2.5, CPU only", 1735603200),
     ("harbor.sandbox.internal/ai/vllm:0.8-rocm6.3", "vLLM 0.8 for ROCm 6.3", 1735776000),
 )
-
-
-class PrimusError(Exception):
-    """An error answer: ``{"errorCode": code, "errorMessage": message}`` with HTTP ``status``."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def bad_request(detail: str) -> PrimusError:
-    return PrimusError(400, "Primus.00002", f"Bad request. {detail}")
-
-
-def webhook_denied(problems: list[str]) -> PrimusError:
-    return bad_request(f'admission webhook "vworkload.kb.io" denied the request: Bad request. [{", ".join(problems)}]')
-
-
-def workload_not_found(workload_id: str) -> PrimusError:
-    return PrimusError(404, "Primus.01001", f"Workload {workload_id} not found.")
-
-
-def cr_not_found(workload_id: str) -> PrimusError:
-    return PrimusError(404, "NotFound", f'workloads.amd.com "{workload_id}" not found')
-
-
-def stamp(t: float | None) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S") if t else ""
-
-
-def go_duration(seconds: float) -> str:
-    """Go's ``time.Duration.String()`` for whole seconds: ``0s``, ``45s``, ``2m0s``, ``1h2m3s``."""
-    s = int(max(seconds, 0))
-    h, rest = divmod(s, 3600)
-    m, sec = divmod(rest, 60)
-    if h:
-        return f"{h}h{m}m{sec}s"
-    if m:
-        return f"{m}m{sec}s"
-    return f"{sec}s"
-
-
-def json_response(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")).encode(), status_code=status, media_type=JSON_TYPE)
-
-
-def decode_entry_point(raw: str) -> str:
-    """The webhook's rule: a value that is valid base64 is taken as encoded, anything else as the command."""
-    try:
-        return base64.b64decode(raw, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return raw
-
-
-@dataclass
-class Workload:
-    workload_id: str
-    body: dict[str, Any]
-    workspace: str
-    user: str
-    created_at: float
-    launch_at: float
-    pods: list[tuple[str, str]]  # (pod id, role)
-    command: str
-    timeout: int | None
-    ttl: int
-    launched: bool = False
-    stopped_at: float | None = None  # when a stop was asked (the phase is Stopped from then on)
-    stopped_by: str | None = None
-    phase_override: str | None = None  # the seed-era bug: a finished workload stopped within its TTL
-    deleted: bool = False
-    held_message: str | None = None
-    node_index: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -325,25 +264,9 @@ class WorkloadSandbox:
         except NotFound:
             return None
 
-    def _phase(self, w: Workload, run: RunState | None) -> str:
-        if w.phase_override:
-            return w.phase_override
-        if w.stopped_at is not None:  # the platform sets Stopped first, then deletes the pods
-            return "Stopped"
-        if run is None:
-            return "Pending"
-        return {"Queuing": "Pending", "Creating": "Pending", "Stopping": "Running"}.get(run.status, run.status)
-
-    def _ended_at(self, w: Workload, run: RunState | None) -> float | None:
-        if run is None or w.stopped_at is not None:
-            return w.stopped_at
-        if run.finished_at is not None:
-            return run.finished_at.timestamp()
-        return None
-
     def cr_exists(self, w: Workload, run: RunState | None, now: float) -> bool:
         """The workload's Kubernetes object: deleted ``ttlSecondsAfterFinished`` after the end."""
-        end = self._ended_at(w, run)
+        end = ended_at(w, run)
         return not w.deleted and (end is None or now < end + w.ttl)
 
     def _visible(self, w: Workload, now: float) -> bool:
@@ -371,9 +294,9 @@ class WorkloadSandbox:
 
     def item(self, w: Workload, now: float, *, detail: bool = False) -> dict[str, Any]:
         run = self._run(w)
-        phase = self._phase(w, run)
+        phase = phase_of(w, run)
         start = run.started_at.timestamp() if run is not None and run.started_at else None
-        end = self._ended_at(w, run) if phase in ("Succeeded", "Failed", "Stopped") else None
+        end = ended_at(w, run) if phase in ("Succeeded", "Failed", "Stopped") else None
         runtime = ((end or now) - start) if start else 0.0
         if w.timeout and start is None:
             until_timeout = -1
@@ -417,8 +340,8 @@ class WorkloadSandbox:
                 isSupervised=bool(w.body.get("isSupervised")),
                 maxRetry=int(w.body.get("maxRetry") or 0),
                 ttlSecondsAfterFinished=w.ttl,
-                conditions=self._conditions(w, run, phase),
-                pods=self._pods(w, run),
+                conditions=conditions(w, run, phase, now),
+                pods=pod_items(w, run),
                 nodes=[[f"{w.workspace}-node-{i}" for i in range(len(w.pods))]] if w.launched else [],
                 ranks=[[str(i) for i in range(len(w.pods))]] if w.launched else [],
                 customerLabels=dict(w.body.get("customerLabels") or {}),
@@ -428,64 +351,6 @@ class WorkloadSandbox:
                 service=None,
                 dependencies=[],
                 cronJobs=[],
-            )
-        return out
-
-    def _conditions(self, w: Workload, run: RunState | None, phase: str) -> list[dict[str, Any]]:
-        def cond(kind: str, t: float | None, message: str) -> dict[str, Any]:
-            return {
-                "type": kind,
-                "status": "True",
-                "observedGeneration": 1,
-                "lastTransitionTime": stamp(t),
-                "reason": "run_1_times",
-                "message": message,
-            }
-
-        out = [cond("AdminScheduled", w.created_at, "the workload is scheduled")]
-        if run is not None:
-            out.append(cond("AdminDispatched", run.created_at.timestamp(), "the workload is dispatched"))
-            if run.started_at is not None:
-                out.append(cond("K8sRunning", run.started_at.timestamp(), "the workload is running"))
-        end = self._ended_at(w, run)
-        if phase == "Succeeded":
-            out.append(cond("K8sSucceeded", end, "the workload has succeeded"))
-        elif phase == "Failed":
-            out.append(cond("K8sFailed", end, run.reason if run is not None and run.reason else "the workload failed"))
-        elif phase == "Stopped":
-            timed_out = run is not None and run.reason_code == MAX_RUNTIME_EXCEEDED
-            message = (
-                "the workload has timed out" if timed_out else f"the workload is stopped by {w.stopped_by or w.user}"
-            )
-            out.append(cond("AdminStopped", end or self.clock(), message))
-        return out
-
-    def _pods(self, w: Workload, run: RunState | None) -> list[dict[str, Any]]:
-        if run is None:
-            return []
-        out = []
-        for i, pod in enumerate(run.pods):
-            phase = {"Stopped": "Failed"}.get(pod.status, pod.status)
-            containers = []
-            if pod.exit_code is not None or pod.status in ("Succeeded", "Failed", "Stopped"):
-                code = pod.exit_code if pod.exit_code is not None else 137
-                reason = "Completed" if code == 0 else ("OOMKilled" if pod.detail == "OOMKilled" else "Error")
-                containers.append({"name": "pytorch", "reason": reason, "message": pod.detail or "", "exitCode": code})
-            node = f"{w.workspace}-node-{i}"
-            out.append(
-                {
-                    "podId": pod.pod_id,
-                    "k8sNodeName": node,
-                    "adminNodeName": node,
-                    "phase": phase,
-                    "hostIP": f"10.0.1.{i + 10}",
-                    "podIP": f"10.244.{i}.{i + 20}",
-                    "rank": str(i),
-                    "startTime": stamp(pod.started_at.timestamp() if pod.started_at else None),
-                    "endTime": stamp(pod.finished_at.timestamp() if pod.finished_at else None),
-                    "containers": containers,
-                    "sshAddr": f"ssh {w.user}.{pod.pod_id}.{w.workspace}@127.0.0.1",
-                }
             )
         return out
 
@@ -635,7 +500,7 @@ class WorkloadSandbox:
             if w.workspace == ws.workspace_id and w.launched and run is not None and not run.terminal:
                 res, n = w.body["resource"], int(w.body["resource"]["replica"])
                 used["cpu"] += int(float(res["cpu"])) * n
-                used["memory"] += int(_quantity(res["memory"])) * n
+                used["memory"] += int(quantity(res["memory"])) * n
                 if "amd.com/gpu" in used and res.get("gpu"):
                     used["amd.com/gpu"] += int(res["gpu"]) * n
         avail = {k: max(0, total[k] - used[k]) for k in total}
@@ -738,7 +603,7 @@ class WorkloadSandbox:
         res = dict(res)
         if str(res.get("gpu") or "0") == "0":
             res.pop("gpu", None)
-        res.setdefault("sharedMemory", f"{int(_quantity(res['memory']) / 2 / GIB)}Gi")
+        res.setdefault("sharedMemory", f"{int(quantity(res['memory']) / 2 / GIB)}Gi")
         res.setdefault("ephemeralStorage", "50Gi")
         clean["resource"] = res
         clean["priority"] = min(max(int(body.get("priority") or 0), 0), 2)
@@ -757,9 +622,9 @@ class WorkloadSandbox:
             )
         avail = self.flavors[ws.flavor_id].avail()
         asked = {
-            "cpu": _quantity(res["cpu"]),
-            "memory": _quantity(res["memory"]),
-            "amd.com/gpu": _quantity(res.get("gpu") or 0),
+            "cpu": quantity(res["cpu"]),
+            "memory": quantity(res["memory"]),
+            "amd.com/gpu": quantity(res.get("gpu") or 0),
         }
         for key, value in asked.items():
             if value > avail.get(key, 0):
@@ -812,7 +677,7 @@ class WorkloadSandbox:
         limit = ctx.int_query("limit", 100, 1)
         phases = {p for p in (q.get("phase") or "").split(",") if p}
         kinds = {k for k in (q.get("kind") or "").split(",") if k}
-        since, until = _parse_time(q.get("since")), _parse_time(q.get("until"))  # unparsable: ignored
+        since, until = parse_time(q.get("since")), parse_time(q.get("until"))  # unparsable: ignored
         chosen = []
         for w in self.workloads.values():
             if not self._visible(w, ctx.now) or w.user == "system":
@@ -839,7 +704,7 @@ class WorkloadSandbox:
 
     def _stop(self, w: Workload, user: str, now: float) -> None:
         run = self._run(w)
-        phase = self._phase(w, run)
+        phase = phase_of(w, run)
         if phase in ("Succeeded", "Failed"):
             if self.cr_exists(w, run, now):
                 w.phase_override, w.stopped_by = "Stopped", user  # the seed-era bug, kept on purpose
@@ -971,7 +836,7 @@ class WorkloadSandbox:
         order = str(body.get("order") or "asc")
         pods = [p for p in str(body.get("podNames") or "").split(",") if p] or [p for p, _ in w.pods]
         keywords = [str(k) for k in body.get("keywords") or []]
-        since, until = _parse_time(body.get("since")), _parse_time(body.get("until"))
+        since, until = parse_time(body.get("since")), parse_time(body.get("until"))
         hits: list[dict[str, Any]] = []
 
         def read() -> None:
@@ -1012,19 +877,3 @@ class WorkloadSandbox:
             "timed_out": False,
             "hits": {"total": {"value": len(hits)}, "hits": hits[offset : offset + limit]},
         }
-
-
-def _quantity(raw: Any) -> float:
-    from cloudjobs_mcp.server.providers.workload.mapping import quantity
-
-    return quantity(raw)
-
-
-def _parse_time(raw: Any) -> float | None:
-    if not isinstance(raw, str) or not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
