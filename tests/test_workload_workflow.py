@@ -105,3 +105,22 @@ async def test_price_unknown_capacity_and_bad_ids_through_mcp(tmp_path: Path) ->
             {"ecs_spec": "sandbox-cpu:cpu2", "worker_count": 1, "estimated_minutes": 1, "max_runtime_minutes": 5},
         )
         assert "Price unknown" in refused
+
+
+async def test_a_failed_workload_is_diagnosed_through_mcp(tmp_path: Path) -> None:
+    failing = f"{shlex.quote(sys.executable)} -c 'raise SystemExit(\"boom: bad config\")'"
+    async with workload_sandbox(tmp_path) as sb, workload_client(sb, tmp_path) as client:
+        q = await quote(client, "sandbox-cpu:cpu1")
+        job = (await call(client, "create_training_job", create_args("sandbox-cpu:cpu1", q["quote_id"], failing)))[
+            "job"
+        ]
+        done = await wait_done(client, job["job_id"])
+        assert done["outcome"] == "failed" and "exited with code 1" in done["message"]
+        diagnosis = await call(client, "diagnose_job", {"job_id": job["job_id"]})
+        assert diagnosis["verdict"] == "user_code" and "boom: bad config" in diagnosis["evidence"]
+        events = await call(client, "get_job_events", {"job_id": job["job_id"]})
+        assert any("K8sFailed" in e["message"] for e in events["events"])
+        info = await call(client, "get_workload_info", {"job_id": job["job_id"]})
+        assert (info["status"], info["workspace_id"], info["queue_position"]) == ("Failed", "sandbox-cpu", None)
+        metrics = await call(client, "get_job_metrics", {"job_id": job["job_id"]})
+        assert metrics["usage"] == []  # the Workload API serves none; not an error

@@ -386,11 +386,10 @@ class WorkloadProvider:
             if recent is not None and self._clock() - recent[0] < CREATE_LAG_SECONDS:
                 return recent[1]  # just created: the platform's mirror has not caught up yet
             raise
-        self._created.pop(job_id, None)
-        job = mapping.job_from(data, self.name)
         if not data.get("phase") and job_id in self._created:
-            return self._created[job_id][1]
-        return job
+            return self._created[job_id][1]  # the row exists, its phase not yet: still "just created"
+        self._created.pop(job_id, None)
+        return mapping.job_from(data, self.name)
 
     async def _items(self, query: Mapping[str, Any], limit: int | None = None) -> Any:
         """Listing items page by page (offset/limit), newest first."""
@@ -701,10 +700,10 @@ class WorkloadProvider:
     async def metrics(
         self, job_id: str, metric: MetricKind, *, since: datetime | None = None, step_seconds: int | None = None
     ) -> list[PodMetricSeries]:
-        raise InvalidRequest(
-            "The workload platform's API serves no resource metrics (its GPU use lives in its own monitoring); "
-            "read the job's logs or events instead."
-        )
+        """None: the Workload API serves no resource metrics (the platform's monitoring is elsewhere); the
+        metrics tool still reads training metrics from the logs."""
+        await self._raw(job_id)  # NotFound for an unknown workload
+        return []
 
     async def sanity_checks(self, job_id: str) -> list[SanityCheckResult]:
         await self._raw(job_id)
