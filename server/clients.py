@@ -28,6 +28,8 @@ CREDENTIALS: dict[str, tuple[tuple[str, str], ...]] = {
         ("ALIBABA_CLOUD_ACCESS_KEY_ID", "Alibaba Cloud AccessKey ID"),
         ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "Alibaba Cloud AccessKey secret"),
     ),
+    # The API key (ak-…); a user and password (CLOUDJOBS_WORKLOAD_USER/_PASSWORD) work too, set by hand.
+    "workload": (("CLOUDJOBS_WORKLOAD_API_KEY", "workload platform API key"),),
 }
 # Read by the CLI itself, not a Settings field.
 EXTRA_SETTINGS = ("CLOUDJOBS_LOG_LEVEL",)

@@ -64,3 +64,13 @@ def test_the_workload_sandbox_command_prints_its_url_key_and_login(tmp_path: Pat
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
+
+
+def test_client_config_never_writes_the_api_key() -> None:
+    from cloudjobs_mcp.server import clients
+
+    env = {"CLOUDJOBS_PROVIDER": "workload", "CLOUDJOBS_WORKLOAD_URL": "https://safe.example.com",
+           "CLOUDJOBS_WORKLOAD_API_KEY": "ak-do-not-write-me"}  # fmt: skip
+    for client in clients.CLIENTS:
+        text = str(clients.block(client, env))
+        assert "ak-do-not-write-me" not in text and "CLOUDJOBS_WORKLOAD_API_KEY" in text
