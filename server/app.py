@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from mcp.server import MCPServer
+from mcp.server.auth.routes import create_protected_resource_routes
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 from cloudjobs_mcp import prompts
 from cloudjobs_mcp.server import __version__
@@ -15,6 +18,7 @@ from cloudjobs_mcp.server.audit import AuditLog, AuditTrail
 from cloudjobs_mcp.server.auth import build_auth
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.engine import Engine
+from cloudjobs_mcp.server.identity import SCOPES
 from cloudjobs_mcp.server.providers.base import Provider
 from cloudjobs_mcp.tools import audit, cleanup, cost, jobs, logs, observe, specs, team, watch
 from cloudjobs_mcp.tools import providers as provider_tools
@@ -65,3 +69,26 @@ def build_server(
     prompts.register(mcp)
     logging.getLogger("cloudjobs").debug("server built for providers %s", ", ".join(settings.providers))
     return mcp
+
+
+def http_app(mcp: MCPServer, *, host: str) -> Starlette:
+    """The streamable-HTTP app of ``mcp`` bound to ``host``.
+
+    The SDK's RFC 9728 metadata lists only the scopes every request needs (``jobs:read``) as
+    ``scopes_supported``; an OAuth client asks its issuer for what is listed there, so it is replaced by a
+    document naming every scope this server knows (write and admin included).
+    """
+    app = mcp.streamable_http_app(host=host)
+    auth = mcp.settings.auth
+    if auth is not None and auth.resource_server_url is not None:
+        (metadata,) = create_protected_resource_routes(
+            resource_url=auth.resource_server_url,
+            authorization_servers=[auth.issuer_url],
+            scopes_supported=list(SCOPES),
+            resource_name="cloudjobs-mcp",
+        )
+        routes = app.router.routes
+        for i, route in enumerate(routes):
+            if isinstance(route, Route) and route.path == metadata.path:
+                routes[i] = metadata
+    return app

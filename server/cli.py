@@ -152,7 +152,7 @@ def is_loopback(host: str) -> bool:
 
 
 def _serve(*, http: bool, host: str, port: int) -> int:
-    from cloudjobs_mcp.server.app import build_server
+    from cloudjobs_mcp.server.app import build_server, http_app
     from cloudjobs_mcp.server.auth import auth_configured
     from cloudjobs_mcp.server.config import Settings
     from cloudjobs_mcp.server.errors import ConfigurationError
@@ -172,10 +172,13 @@ def _serve(*, http: bool, host: str, port: int) -> int:
             )
         shown = f"[{host}]" if ":" in host else host
         url = settings.http_public_url or f"http://{shown}:{port}/mcp"
-        mcp = build_server(settings, http_url=url)
+        app = http_app(build_server(settings, http_url=url), host=host)
     except ConfigurationError as exc:
         return _fail(exc)
-    mcp.run(transport="streamable-http", host=host, port=port)
+    import anyio
+    import uvicorn
+
+    anyio.run(uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info")).serve)
     return 0
 
 

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from cloudjobs_mcp.server.app import build_server
+from cloudjobs_mcp.server.app import build_server, http_app
 from cloudjobs_mcp.server.config import Settings
 
 
@@ -35,7 +35,7 @@ async def team_server(settings: Settings) -> AsyncIterator[str]:
     """The server's streamable-HTTP app (auth as configured) on a free loopback port; yields its /mcp URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/mcp"
-    app = build_server(settings, http_url=url).streamable_http_app(host="127.0.0.1")
+    app = http_app(build_server(settings, http_url=url), host="127.0.0.1")
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve)

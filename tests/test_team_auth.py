@@ -56,7 +56,7 @@ async def test_no_token_gets_401_with_the_metadata_and_the_metadata_is_served(tm
             prm = (await http.get(metadata_url)).json()
         assert prm["resource"] == url
         assert prm["bearer_methods_supported"] == ["header"]
-        assert "jobs:read" in prm["scopes_supported"]
+        assert prm["scopes_supported"] == ["jobs:read", "jobs:write", "jobs:admin"]
         assert prm["authorization_servers"]
 
 
