@@ -10,6 +10,7 @@ the failed attempt may have made after all.
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -221,20 +222,23 @@ class Gate:
             )
 
     def _check_identity_budget(
-        self, identity: str, hourly: float | None, worst_case: float | None, currency: str
+        self,
+        identity: str,
+        hourly: float | None,
+        worst_case: float | None,
+        currency: str,
+        db: sqlite3.Connection | None = None,
     ) -> None:
+        """The identity's budget (CLOUDJOBS_BUDGETS_FILE); inside ``db``'s write transaction when given, so two
+        creates at once cannot both spend the last of a day's budget."""
         if self.budgets.limits(identity) is None:
             return
-        day = utcnow().strftime("%Y-%m-%dT00:00:00")
-        with self._db.read() as db:
-            # What the identity committed today: the worst cases of its quotes that made (or are making) a job.
-            (spent,) = db.execute(
-                "SELECT COALESCE(SUM(json_extract(body, '$.worst_case_total')), 0) FROM quotes "
-                "WHERE state IN ('used', 'claimed') AND COALESCE(json_extract(body, '$.identity'), ?) = ? "
-                "AND json_extract(body, '$.created_at') >= ?",
-                (LOCAL, identity, day),
-            ).fetchone()
-        self.budgets.check(identity, hourly, worst_case, float(spent), lambda amount: money(amount, currency))
+        if db is None:
+            with self._db.read() as snapshot:
+                spent = _spent_today(snapshot, identity)
+        else:
+            spent = _spent_today(db, identity)
+        self.budgets.check(identity, hourly, worst_case, spent, lambda amount: money(amount, currency))
 
     def check_identity(self, quote: Quote, identity: str) -> None:
         """Only who asked for a quote can redeem it."""
@@ -337,8 +341,10 @@ class Gate:
             row = db.execute("SELECT body, state, attempts FROM quotes WHERE quote_id = ?", (quote_id,)).fetchone()
             if row is None or row[1] != "open":
                 return None
+            quote = Quote.model_validate_json(row[0])
+            self._check_identity_budget(quote.identity, quote.total_hourly, quote.worst_case_total, quote.currency, db)
             db.execute("UPDATE quotes SET state = 'claimed', attempts = attempts + 1 WHERE quote_id = ?", (quote_id,))
-        return Claim(quote=Quote.model_validate_json(row[0]), attempted_before=row[2] > 0)
+        return Claim(quote=quote, attempted_before=row[2] > 0)
 
     def release(self, quote_id: str) -> None:
         with self._db.write() as db:
@@ -352,3 +358,15 @@ class Gate:
                 "UPDATE quotes SET state = 'used', job_id = ?, body = ? WHERE quote_id = ?",
                 (job_id, body, quote_id),
             )
+
+
+def _spent_today(db: sqlite3.Connection, identity: str) -> float:
+    """What ``identity`` committed today: the worst cases of its quotes that made (or are making) a job."""
+    day = utcnow().strftime("%Y-%m-%dT00:00:00")
+    (spent,) = db.execute(
+        "SELECT COALESCE(SUM(json_extract(body, '$.worst_case_total')), 0) FROM quotes "
+        "WHERE state IN ('used', 'claimed') AND COALESCE(json_extract(body, '$.identity'), ?) = ? "
+        "AND json_extract(body, '$.created_at') >= ?",
+        (LOCAL, identity, day),
+    ).fetchone()
+    return float(spent)
