@@ -12,16 +12,19 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
 
+from cloudjobs_mcp.server import offers
 from cloudjobs_mcp.server.app import build_server
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import ConfigurationError
 from cloudjobs_mcp.server.jobindex import JobIndex
+from cloudjobs_mcp.server.providers.local import LocalProvider
 from cloudjobs_mcp.server.providers.pai.provider import PaiProvider
 from cloudjobs_mcp.server.sandbox import RunningSandbox
-from tests.conftest import Asker, call, call_error, create_args, qargs, wait_done
+from tests.conftest import Asker, call, call_error, connect, create_args, make_settings, qargs, wait_done
 from tests.sandbox_fixtures import (
     FAST_POLICY,
     fast_sleep,
@@ -370,3 +373,34 @@ async def test_cleanup_covers_every_provider_and_reports_the_one_that_failed(tmp
             assert "not found on local" in error and "pai could not be asked" in error
         async with multi(sb, tmp_path) as client:  # pai back: its job is still there, untouched
             assert (await call(client, "get_job", {"job_id": ids["pai"]}))["status"] == "Succeeded"
+
+
+async def test_a_provider_that_does_not_answer_is_reported_within_the_probe_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(offers, "PROBE_SECONDS", 0.5)
+    async with running_sandbox(tmp_path) as sb, multi(sb, tmp_path) as client:
+        await local_spec(client)  # this machine detected once, before the clock runs
+        sb.faults.latency(1.5, count=1, actions={"ListEcsSpecs"})
+        with anyio.fail_after(1.4):  # cut at the probe timeout, not at the slow answer
+            states = {p["name"]: p for p in (await call(client, "list_providers"))["providers"]}
+    assert states["local"]["api_answered"] is True
+    assert states["pai"]["api_answered"] is False and states["pai"]["api"] == "no answer within 0.5 s"
+    assert states["pai"]["credentials_found"] is True
+
+
+class Twin(LocalProvider):
+    """This machine under a second provider name: two providers offering specs of the same names."""
+
+    name = "pai"
+
+
+async def test_a_spec_name_on_several_providers_needs_the_provider_named(tmp_path: Path, state_dir: Path) -> None:
+    settings = make_settings(tmp_path, providers="local,pai")
+    async with connect(settings, providers={"pai": Twin(settings)}) as client:
+        spec = await local_spec(client)
+        error = await call_error(client, "estimate_cost", qargs(spec))
+        assert f"Spec {spec!r} exists on several providers (local, pai): pass provider" in error
+        assert (await call(client, "estimate_cost", qargs(spec, provider="local")))["provider"] == "local"
+        error = await call_error(client, "estimate_cost", qargs("no-such-spec"))
+        assert "Unknown spec 'no-such-spec' on every enabled provider (local, pai)" in error
