@@ -16,6 +16,7 @@ from cloudjobs_mcp.server import __version__
 from cloudjobs_mcp.server.access import ToolAccess
 from cloudjobs_mcp.server.audit import AuditLog, AuditTrail
 from cloudjobs_mcp.server.auth import build_auth
+from cloudjobs_mcp.server.budgets import Budgets
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.identity import SCOPES
@@ -46,6 +47,7 @@ def build_server(
     every HTTP request must then carry a valid bearer token (stdio never does: its caller is ``local``).
     """
     settings = settings or Settings.from_env()
+    Budgets.load(settings.budgets_file)  # a broken budgets file stops the start with its reason, not later
     verifier = build_auth(settings, http_url) if http_url else None
 
     @asynccontextmanager

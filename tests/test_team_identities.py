@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -122,6 +126,14 @@ def test_bad_budgets_files_are_refused_with_the_reason(tmp_path):
             Budgets.load(path)
     with pytest.raises(ConfigurationError, match="does not exist"):
         Budgets.load(tmp_path / "missing.json")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CLOUDJOBS_")},
+        "CLOUDJOBS_STATE_DIR": str(tmp_path),
+    }
+    env["CLOUDJOBS_BUDGETS_FILE"] = str(path)
+    script = Path(sys.executable).parent / "cloudjobs-mcp"
+    out = subprocess.run([str(script), "serve"], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 2 and "CLOUDJOBS_BUDGETS_FILE" in out.stderr and "Traceback" not in out.stderr
 
 
 async def test_stdio_callers_are_local_and_keep_todays_behaviour(tmp_path, state_dir):
