@@ -324,7 +324,9 @@ class WorkloadProvider:
             priority=request.priority,
             created_at=datetime.now(UTC),
         )
-        self._created[job_id] = (self._clock(), placeholder)
+        now = self._clock()
+        self._created = {k: v for k, v in self._created.items() if now - v[0] < CREATE_LAG_SECONDS}
+        self._created[job_id] = (now, placeholder)
         return await self.get_job(job_id)
 
     async def _submit(self, body: Mapping[str, Any], quote: str | None) -> str:
