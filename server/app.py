@@ -21,6 +21,7 @@ from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.identity import SCOPES
 from cloudjobs_mcp.server.providers.base import Provider
+from cloudjobs_mcp.server.ui import extension as views
 from cloudjobs_mcp.tools import audit, cleanup, cost, jobs, logs, observe, specs, team, watch
 from cloudjobs_mcp.tools import providers as provider_tools
 
@@ -63,6 +64,7 @@ def build_server(
         lifespan=lifespan,
         token_verifier=verifier[0] if verifier else None,
         auth=verifier[1] if verifier else None,
+        extensions=[views(settings)],  # MCP Apps: the job and comparison views (hosts without it ignore them)
     )
     # The audit trail is outermost, so it records calls the scope check refused too.
     mcp.middleware.extend([AuditTrail(mcp, AuditLog(settings.state_dir)), ToolAccess(mcp)])

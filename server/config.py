@@ -39,6 +39,7 @@ class Settings(BaseModel):
     oauth_jwks_min_refresh_seconds: float = Field(default=60.0, ge=0, le=86_400)
     http_public_url: str | None = Field(default=None, description="The server's URL as clients reach it (a proxy)")
     budgets_file: Path | None = Field(default=None, description="Budgets per identity (JSON)")
+    view_refresh_seconds: float = Field(default=5.0, ge=0.2, le=3600, description="Job view refresh while it runs")
     # local provider
     local_price_per_hour: float = Field(default=0.0, ge=0)
     local_currency: str = "CNY"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
+from typing import Any
 
 import anyio
 from pydantic import BaseModel, Field
@@ -178,7 +179,13 @@ def training_warnings(training: list[TrainingMetric]) -> list[str]:
     return warnings
 
 
-async def job_metrics(
+async def job_metrics(engine: Engine, job_id: str, **options: Any) -> JobMetrics:
+    """The job's metrics (``options``: those of ``collect``)."""
+    result, _ = await collect(engine, job_id, **options)
+    return result
+
+
+async def collect(
     engine: Engine,
     job_id: str,
     *,
@@ -187,8 +194,11 @@ async def job_metrics(
     step_seconds: int | None = None,
     definitions: list[MetricDefinition] | None = None,
     provider: str | None = None,
-) -> JobMetrics:
+) -> tuple[JobMetrics, dict[str, dict[str, list[float]]]]:
+    """The job's metrics, and every training value read from each pod's log (pod → metric → values),
+    for pictures that need more than the compact series. Without ``definitions``, the job's own."""
     job = await engine.get(job_id, provider)
+    definitions = definitions or job.metric_definitions or None
     spec = None
     if job.ecs_spec:
         try:
@@ -221,18 +231,19 @@ async def job_metrics(
         for s in series.get(kind, []):
             values = [p.value for p in _points(s.points)]
             usage.setdefault(s.pod_id, PodUsage(pod_id=s.pod_id, metrics={})).metrics[kind] = summarize(values)
+    values_by_pod = {pod_id: parse_training_metrics(lines, patterns) for pod_id, lines in logs.items()}
     training = [
         TrainingMetric(name=name, pod_id=pod_id, first=values[0], summary=summarize(values, with_min=True))
-        for pod_id, lines in logs.items()
-        for name, values in parse_training_metrics(lines, patterns).items()
+        for pod_id, by_name in values_by_pod.items()
+        for name, values in by_name.items()
     ]
     warnings = usage_warnings(job, list(usage.values()), gpu_job) + training_warnings(training)
     note = (
         f"Usage in % of each pod's allocation ({', '.join(kinds)}); series are at most {SERIES_POINTS} bucket means. "
         "Training metrics come from the logs"
-        + (" with your metric definitions." if definitions else " (defaults: loss, acc, lr, step).")
+        + (" with the metric definitions." if definitions else " (defaults: loss, acc, lr, step).")
     )
-    return JobMetrics(
+    result = JobMetrics(
         job_id=job.job_id,
         status=job.status,
         usage=list(usage.values()),
@@ -240,6 +251,7 @@ async def job_metrics(
         warnings=warnings,
         note=note,
     )
+    return result, values_by_pod
 
 
 def _points(points: list[MetricPoint]) -> list[MetricPoint]:

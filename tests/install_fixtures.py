@@ -70,7 +70,8 @@ def build_wheel(dest: Path) -> Path:
 def dependency_closure(requirements: list[str]) -> dict[str, metadata.Distribution]:
     """The installed distributions these requirements pull in, with extras and this platform's markers."""
     found: dict[str, metadata.Distribution] = {}
-    todo = [Requirement(r) for r in requirements]
+    # Only what a plain install pulls in: an extra's requirements (test, compat, plot) stay out.
+    todo = [r for r in map(Requirement, requirements) if r.marker is None or r.marker.evaluate({"extra": ""})]
     while todo:
         req = todo.pop()
         name = canonicalize_name(req.name)

@@ -44,3 +44,20 @@ def test_no_code_imports_the_root_folders_by_their_bare_names() -> None:
                     names = [node.module]
                 offenders += [f"{path.relative_to(ROOT)}:{node.lineno} {n}" for n in names if n.split(".")[0] in bare]
     assert offenders == [], "import these as cloudjobs_mcp.<name>"
+
+
+def test_every_data_file_of_a_package_is_in_its_package_data() -> None:
+    """The views' HTML, script and style files ship in the wheel (a missing pattern gives a blank view)."""
+    import fnmatch
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    data = config["package-data"]
+    for top in ("server", "tools", "prompts"):
+        for path in (ROOT / top).rglob("*"):
+            if path.is_dir() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
+                continue
+            if not (path.parent / "__init__.py").exists():
+                continue
+            package = "cloudjobs_mcp." + ".".join(path.parent.relative_to(ROOT).parts)
+            patterns = data.get("*", []) + data.get(package, [])
+            assert any(fnmatch.fnmatch(path.name, p) for p in patterns), f"{path} is not in package-data"

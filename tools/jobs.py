@@ -18,7 +18,9 @@ from pydantic import BaseModel, Field
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import GateRefused
 from cloudjobs_mcp.server.gate import Confirmation, cost_summary, money
+from cloudjobs_mcp.server.job_cost import JobCost, job_cost
 from cloudjobs_mcp.server.models import Job, JobRequest, JobStatus, JobType, MetricDefinition
+from cloudjobs_mcp.server.ui import JOB_LINK
 from cloudjobs_mcp.tools._common import ProviderArg, caller_of, engine_of, tool_errors
 
 MAX_PODS_SHOWN = 32
@@ -38,6 +40,10 @@ class _NoQuestion(ConfirmLaunch):
 
 class JobView(Job):
     pods_total: int = Field(description="Pods the job has; `pods` shows at most 32")
+
+
+class JobDetail(JobView):
+    cost: JobCost | None = Field(default=None, description="Cost so far vs the quote; None without a quote here")
 
 
 class CreateResult(BaseModel):
@@ -227,12 +233,14 @@ def register(mcp: MCPServer, settings: Settings) -> None:
                 + f"Call wait_job_complete(job_id={job.job_id!r}) to follow it, then get_job_logs.",
             )
 
-    @mcp.tool(title="Get a job", annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True))
-    async def get_job(ctx: Context[Any, Any], job_id: str, provider: ProviderArg = None) -> JobView:
-        """Get one job's current status (normalized and the platform's raw status), pods, times, reason
-        and max runtime. Use wait_job_complete to wait for it to finish."""
+    @mcp.tool(title="Get a job", annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True), meta=JOB_LINK)
+    async def get_job(ctx: Context[Any, Any], job_id: str, provider: ProviderArg = None) -> JobDetail:
+        """Get one job's current status (normalized and the platform's raw status), pods, times, reason,
+        max runtime and cost so far against its quote. Use wait_job_complete to wait for it to finish."""
+        engine = engine_of(ctx)
         with tool_errors():
-            return view(await engine_of(ctx).get(job_id, provider))
+            job = await engine.get(job_id, provider)
+        return JobDetail(**view(job).model_dump(), cost=job_cost(job, engine.gate.quote_of_job(job.job_id)))
 
     @mcp.tool(title="List jobs", annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True))
     async def list_jobs(

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from cloudjobs_mcp.server import metrics as usage
+from cloudjobs_mcp.server import plot as pictures
 from cloudjobs_mcp.server import verdict
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.engine import check_job_id
 from cloudjobs_mcp.server.metrics import JobMetrics, MetricDefinition
 from cloudjobs_mcp.server.models import Event, MetricKind, SanityCheckResult, WorkloadInfo
 from cloudjobs_mcp.server.redact import mask
+from cloudjobs_mcp.server.ui import JOB_LINK
 from cloudjobs_mcp.server.untrusted import untrusted_field
 from cloudjobs_mcp.server.verdict import Diagnosis
-from cloudjobs_mcp.tools._common import ProviderArg, engine_of, tool_errors
+from cloudjobs_mcp.tools._common import ProviderArg, engine_of, tool_errors, with_plot
 
 READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
 
@@ -66,7 +68,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         shown = [e.model_copy(update={"message": mask(e.message, known)[:500]}) for e in events[-limit:]]
         return EventList(job_id=job_id, events=shown, total=len(events), truncated=len(events) > limit)
 
-    @mcp.tool(title="Get a job's metrics", annotations=READ)
+    @mcp.tool(title="Get a job's metrics", annotations=READ, meta=JOB_LINK)
     async def get_job_metrics(
         ctx: Context[Any, Any],
         job_id: str,
@@ -79,13 +81,17 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             default=None, description="Training metrics to read from the log: [{name, regex with one group}]"
         ),
         provider: ProviderArg = None,
-    ) -> JobMetrics:
+        plot: bool = Field(default=False, description="Also return the training curves as a PNG image"),
+        plot_size: str = Field(default=pictures.DEFAULT_SIZE, description="PNG WIDTHxHEIGHT in pixels"),
+    ) -> Annotated[CallToolResult, JobMetrics]:
         """Per pod, the latest, mean and max CPU, memory, GPU core and GPU memory use (% of what the pod
-        was allocated) with a compact series, plus training metrics read from the log (default loss, acc,
-        lr, step; or your definitions), and warnings to act on: GPUs allocated but idle while Running
-        (money burning), memory near its limit, loss NaN or not moving."""
+        was allocated) with a compact series, plus training metrics read from the log (default: the job's
+        metric definitions, else loss, acc, lr, step), and warnings to act on: GPUs allocated but idle
+        while Running (money burning), memory near its limit, loss NaN or not moving. plot=true adds the
+        curves as a picture."""
         with tool_errors():
-            return await usage.job_metrics(
+            size = pictures.parse_size(plot_size) if plot else None
+            result, values = await usage.collect(
                 engine_of(ctx),
                 check_job_id(job_id),
                 metrics=metrics,
@@ -94,8 +100,12 @@ def register(mcp: MCPServer, settings: Settings) -> None:
                 definitions=metric_definitions,
                 provider=provider,
             )
+        if size is None:
+            return result  # type: ignore[return-value]  # the SDK shapes a model result itself
+        title = f"{job_id} ({result.status.value})"
+        return await with_plot(result, title, pictures.panels(values), size)
 
-    @mcp.tool(title="Diagnose a job", annotations=READ)
+    @mcp.tool(title="Diagnose a job", annotations=READ, meta=JOB_LINK)
     async def diagnose_job(ctx: Context[Any, Any], job_id: str, provider: ProviderArg = None) -> Diagnosis:
         """One call that finds out what is wrong with a job: gathers its status and reason, the
         platform's error info, events, sanity-check results, the error block from the failing pod's log

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from cloudjobs_mcp.server import constraints as template_rules
+from cloudjobs_mcp.server import plot as pictures
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.engine import check_job_id
 from cloudjobs_mcp.server.errors import CloudJobsError, InvalidRequest
+from cloudjobs_mcp.server.job_cost import job_cost
 from cloudjobs_mcp.server.metrics import DEFAULT_DEFINITIONS, compile_definitions, downsample, parse_training_metrics
 from cloudjobs_mcp.server.models import JobTemplate, OutputModels, TemplateConfig, TemplateConstraint
-from cloudjobs_mcp.tools._common import ProviderArg, caller_of, engine_of, tool_errors
+from cloudjobs_mcp.server.ui import COMPARE_LINK
+from cloudjobs_mcp.tools._common import ProviderArg, caller_of, engine_of, tool_errors, with_plot
 from cloudjobs_mcp.tools.jobs import JobView, view
 
 READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
@@ -52,7 +55,7 @@ class Comparison(BaseModel):
     hyperparameters: dict[str, str]
     final_metrics: dict[str, float] = Field(description="The last value of each training metric in the log")
     duration_seconds: float | None
-    cost: float | None = Field(description="Duration x the quoted total hourly price (None without a quote)")
+    cost: float | None = Field(description="Time run x the quoted total hourly price (None without a quote)")
     currency: str | None
 
 
@@ -199,30 +202,39 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             chosen, job_id = await engine_of(ctx).route(job_id, provider)
             return await chosen.output_models(job_id)
 
-    @mcp.tool(title="Compare jobs", annotations=READ)
-    async def compare_jobs(ctx: Context[Any, Any], job_ids: list[str], provider: ProviderArg = None) -> ComparisonTable:
+    @mcp.tool(title="Compare jobs", annotations=READ, meta=COMPARE_LINK)
+    async def compare_jobs(
+        ctx: Context[Any, Any],
+        job_ids: list[str],
+        provider: ProviderArg = None,
+        plot: bool = Field(default=False, description="Also return the runs' curves overlaid as a PNG image"),
+        plot_size: str = Field(default=pictures.DEFAULT_SIZE, description="PNG WIDTHxHEIGHT in pixels"),
+    ) -> Annotated[CallToolResult, ComparisonTable]:
         """Runs side by side: hyperparameters, final training metrics from each log (the job's metric
-        definitions, else loss/acc/lr/step), duration and cost. At most 10 jobs."""
-        if not job_ids or len(job_ids) > MAX_COMPARE:
-            with tool_errors():
+        definitions, else loss/acc/lr/step), duration and cost. At most 10 jobs. plot=true adds the
+        runs' curves overlaid as a picture."""
+        with tool_errors():
+            if not job_ids or len(job_ids) > MAX_COMPARE:
                 raise InvalidRequest(f"Give 1 to {MAX_COMPARE} job ids to compare (got {len(job_ids)}).")
+            size = pictures.parse_size(plot_size) if plot else None
         engine = engine_of(ctx)
         rows: dict[str, Comparison] = {}
+        curves: dict[str, dict[str, list[float]]] = {}
 
         async def one(job_id: str) -> None:
             job = await engine.get(job_id, provider)
             patterns = compile_definitions(job.metric_definitions or None)
-            finals: dict[str, float] = {}
+            values: dict[str, list[float]] = {}
             for pod in job.pods[:1]:  # rank 0 logs the metrics in the usual setup
                 lines = (await engine.provider_of(job).pod_logs(job.job_id, pod.pod_id, max_lines=20_000)).lines
-                finals = {k: v[-1] for k, v in parse_training_metrics(lines, patterns).items()}
+                values = parse_training_metrics(lines, patterns)
+            curves[job_id] = values
             quote = engine.gate.quote_of_job(job.job_id)
-            hourly = quote.total_hourly if quote else None
-            cost = hourly * job.duration_seconds / 3600 if hourly is not None and job.duration_seconds else None
+            cost = job_cost(job, quote)
             rows[job_id] = Comparison(
                 job_id=job.job_id, name=job.name, status=job.status.value, hyperparameters=job.hyperparameters,
-                final_metrics=finals, duration_seconds=job.duration_seconds,
-                cost=round(cost, 6) if cost is not None else None, currency=quote.currency if quote else None,
+                final_metrics={k: v[-1] for k, v in values.items()}, duration_seconds=job.duration_seconds,
+                cost=cost.so_far if cost else None, currency=quote.currency if quote else None,
             )  # fmt: skip
 
         with tool_errors():
@@ -235,7 +247,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         ordered = [rows[j] for j in dict.fromkeys(job_ids)]
         hp = sorted({k for r in ordered for k in r.hyperparameters})
         metrics = sorted({k for r in ordered for k in r.final_metrics})
-        return ComparisonTable(
+        table = ComparisonTable(
             columns=[
                 "job_id",
                 "status",
@@ -253,3 +265,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             )
             + ".",
         )
+        if size is None:
+            return table  # type: ignore[return-value]  # the SDK shapes a model result itself
+        lines = {f"{r.name} ({r.job_id})": curves[r.job_id] for r in ordered}
+        return await with_plot(table, f"{len(ordered)} runs compared", pictures.panels(lines), size)

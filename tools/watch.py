@@ -12,6 +12,7 @@ from pydantic import Field
 
 from cloudjobs_mcp.server import watch
 from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.ui import JOB_LINK
 from cloudjobs_mcp.server.watch import Limits, WaitResult
 from cloudjobs_mcp.tools._common import ProviderArg, caller_of, engine_of, tool_errors
 
@@ -24,6 +25,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True
         ),
+        meta=JOB_LINK,
     )
     async def wait_job_complete(
         ctx: Context[Any, Any],
