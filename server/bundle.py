@@ -35,7 +35,7 @@ from cloudjobs_mcp.server.config import Settings
 MANIFEST_VERSION = "0.4"
 DISPLAY_NAME = "CloudJobs"
 DESCRIPTION = "Run ML training jobs on clouds or this machine, each created only after a human confirmed its cost"
-PACKAGE_FILES = (".py", ".md", ".json", ".html", ".typed")
+PACKAGE_FILES = (".py", ".md", ".json", ".html", ".js", ".css", ".typed")
 ENTRY_POINT = "main.py"
 # A fixed time for every archive member: the same code gives the same bytes (and fileSha256).
 ZIP_TIME = (2020, 1, 1, 0, 0, 0)

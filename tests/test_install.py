@@ -20,6 +20,7 @@ from install_fixtures import offline_env, our_wheel, wheelhouse  # noqa: F401  (
 from mcp import Client, StdioServerParameters
 
 from cloudjobs_mcp.server import __version__
+from cloudjobs_mcp.server.bundle import PACKAGE_FILES
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +67,7 @@ def test_the_wheel_holds_one_namespace_and_everything_in_it(our_wheel):  # noqa:
         f"cloudjobs_mcp/{p.relative_to(ROOT).as_posix()}"
         for top in ("server", "tools", "prompts")
         for p in (ROOT / top).rglob("*")
-        if p.is_file() and p.suffix in (".py", ".typed", ".md", ".json", ".html") and "__pycache__" not in p.parts
+        if p.is_file() and p.suffix in PACKAGE_FILES and "__pycache__" not in p.parts
     }
     assert wanted - set(names) == set(), "files the wheel lacks"
     with zipfile.ZipFile(our_wheel) as zf:

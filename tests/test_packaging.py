@@ -47,8 +47,10 @@ def test_no_code_imports_the_root_folders_by_their_bare_names() -> None:
 
 
 def test_every_data_file_of_a_package_is_in_its_package_data() -> None:
-    """The views' HTML, script and style files ship in the wheel (a missing pattern gives a blank view)."""
+    """The views' HTML, script and style files ship in the wheel and the bundle (else a blank view)."""
     import fnmatch
+
+    from cloudjobs_mcp.server.bundle import PACKAGE_FILES
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     data = config["package-data"]
@@ -61,3 +63,4 @@ def test_every_data_file_of_a_package_is_in_its_package_data() -> None:
             package = "cloudjobs_mcp." + ".".join(path.parent.relative_to(ROOT).parts)
             patterns = data.get("*", []) + data.get(package, [])
             assert any(fnmatch.fnmatch(path.name, p) for p in patterns), f"{path} is not in package-data"
+            assert path.suffix in PACKAGE_FILES, f"{path}: the MCPB bundle (server/bundle.py) leaves it out"
