@@ -80,9 +80,9 @@ def test_the_wheel_holds_one_namespace_and_everything_in_it(our_wheel):  # noqa:
     assert "cloudjobs-mcp = cloudjobs_mcp.server.cli:main" in entry_points
 
 
-async def test_a_fresh_venv_made_as_the_readme_says(tmp_path, wheelhouse):  # noqa: F811
+async def test_a_fresh_venv_made_as_the_readme_says(tmp_path, wheelhouse, our_wheel):  # noqa: F811
     """pip install into a new venv (non-editable), then everything from a directory outside the repo."""
-    env = offline_env(tmp_path, wheelhouse, tmp_path / "uv-cache")
+    env, wheel = offline_env(tmp_path, wheelhouse, tmp_path / "uv-cache"), our_wheel
     (venv_block,) = [b for b in code_blocks(section("Install"), "bash") if "pip install cloudjobs-mcp" in b]
     for line in venv_block.strip().splitlines():
         await run(line, env, tmp_path, timeout=240)
@@ -108,6 +108,11 @@ async def test_a_fresh_venv_made_as_the_readme_says(tmp_path, wheelhouse):  # no
     # A client starts it with no arguments: stdio.
     names = await list_tools(str(script), [], {**env, "CLOUDJOBS_STATE_DIR": str(tmp_path / "s")}, tmp_path)
     assert CORE_TOOLS <= names
+    # The bundle is built from the installed copy too: it carries every module the wheel installed.
+    await run([str(script), "bundle", "--output", str(tmp_path / "b")], env, tmp_path)
+    bundled = zipfile.ZipFile(tmp_path / "b" / f"cloudjobs-mcp-{__version__}.mcpb").namelist()
+    installed = [n for n in zipfile.ZipFile(wheel).namelist() if n.startswith("cloudjobs_mcp/")]
+    assert sorted(n.removeprefix("src/") for n in bundled if n.startswith("src/")) == sorted(installed)
 
 
 async def test_uvx_runs_the_readme_commands_and_the_demo(tmp_path, wheelhouse):  # noqa: F811
