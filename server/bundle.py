@@ -30,7 +30,7 @@ import cloudjobs_mcp.server
 import cloudjobs_mcp.tools
 from cloudjobs_mcp.server import __version__
 from cloudjobs_mcp.server.clients import CREDENTIALS
-from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.config import PROVIDERS, Settings
 
 MANIFEST_VERSION = "0.4"
 DISPLAY_NAME = "CloudJobs"
@@ -74,10 +74,10 @@ def user_config() -> tuple[dict[str, Any], dict[str, str]]:
     """What the host asks the user for, and the server environment each answer fills."""
     fields = Settings.model_fields
     config: dict[str, Any] = {
-        "provider": {
+        "providers": {
             "type": "string",
-            "title": "Provider",
-            "description": "Where jobs run: local (this machine) or pai (Alibaba Cloud PAI-DLC)",
+            "title": "Providers",
+            "description": f"Where jobs run, a comma list, the default first: {', '.join(PROVIDERS)}",
             "default": fields["provider"].default,
             "required": False,
         },

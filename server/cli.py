@@ -100,7 +100,12 @@ def _add_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="print the block that adds this server to an MCP client (credentials as placeholders or inputs)",
     )
     config.add_argument("client", choices=CLIENTS)
-    config.add_argument("--provider", help="CLOUDJOBS_PROVIDER (default local)")
+    config.add_argument(
+        "--provider",
+        action="append",
+        default=[],
+        help="CLOUDJOBS_PROVIDERS: a provider to enable (repeat, or a comma list; the first is the default)",
+    )
     config.add_argument("--region", help="CLOUDJOBS_REGION")
     config.add_argument("--max-job-cost", help="CLOUDJOBS_MAX_JOB_COST: refuse quotes whose worst case is above")
     config.add_argument("--max-hourly", help="CLOUDJOBS_MAX_HOURLY: refuse quotes whose hourly total is above")
@@ -125,9 +130,11 @@ def _add_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _config_env(args: argparse.Namespace) -> dict[str, str]:
     env = {
         f"CLOUDJOBS_{flag.upper()}": str(value)
-        for flag in ("provider", "region", "max_job_cost", "max_hourly")
+        for flag in ("region", "max_job_cost", "max_hourly")
         if (value := getattr(args, flag)) is not None
     }
+    if args.provider:
+        env["CLOUDJOBS_PROVIDERS"] = ",".join(p.strip() for item in args.provider for p in item.split(","))
     if args.read_only:
         env["CLOUDJOBS_READ_ONLY"] = "1"
     for item in args.set:

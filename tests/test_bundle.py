@@ -58,8 +58,8 @@ def test_the_manifest_is_valid_on_the_mcpb_schema(bundle):
 def test_user_config_asks_for_provider_region_budgets_and_keeps_keys_secret(bundle):
     doc = _manifest(bundle)
     config, env = doc["user_config"], doc["server"]["mcp_config"]["env"]
-    assert {"provider", "region", "max_job_cost", "max_hourly"} <= set(config)
-    assert config["provider"]["default"] == "local" and config["max_job_cost"]["type"] == "number"
+    assert {"providers", "region", "max_job_cost", "max_hourly"} <= set(config)
+    assert config["providers"]["default"] == "local" and config["max_job_cost"]["type"] == "number"
     secret = config["alibaba_cloud_access_key_secret"]
     assert secret["sensitive"] is True and "default" not in secret
     # Each answer reaches the server through its environment; credentials only that way, never as arguments.
@@ -123,7 +123,7 @@ async def test_the_unpacked_bundle_runs_a_job_when_started_as_a_host_starts_it(b
     zipfile.ZipFile(bundle).extractall(where)
     doc = _manifest(bundle)
     # max_hourly left unanswered stays a literal placeholder; the entry point must treat it as unset.
-    answers = {"provider": "local", "region": "cn-hangzhou", "max_job_cost": "50"}
+    answers = {"providers": "local", "region": "cn-hangzhou", "max_job_cost": "50"}
     answers |= {"alibaba_cloud_access_key_id": "", "alibaba_cloud_access_key_secret": ""}
     command, args, env = _host_command(doc, where, answers)
     assert command == "uv" and env["CLOUDJOBS_MAX_HOURLY"] == "${user_config.max_hourly}"

@@ -41,7 +41,7 @@ def test_claude_block_with_settings_and_placeholders_for_the_keys():
     server = json.loads(out.stdout)["mcpServers"]["cloudjobs"]
     assert server["command"] == "uvx" and server["args"] == ["cloudjobs-mcp"]
     assert server["env"] == {
-        "CLOUDJOBS_PROVIDER": "pai",
+        "CLOUDJOBS_PROVIDERS": "pai",
         "CLOUDJOBS_REGION": "cn-shanghai",
         "CLOUDJOBS_MAX_JOB_COST": "50",
         "ALIBABA_CLOUD_ACCESS_KEY_ID": "<your Alibaba Cloud AccessKey ID>",
@@ -64,9 +64,9 @@ def test_vscode_block_asks_for_the_keys_as_password_inputs():
         assert ref and ref.group(1) in inputs, server["env"][name]
 
 
-def test_cursor_block_reads_the_keys_from_the_environment():
-    server = block("cursor", "--provider", "pai", "--read-only")["mcpServers"]["cloudjobs"]
-    assert server["env"]["CLOUDJOBS_READ_ONLY"] == "1"
+def test_cursor_block_reads_the_keys_of_every_enabled_provider_from_the_environment():
+    server = block("cursor", "--provider", "local", "--provider", "pai", "--read-only")["mcpServers"]["cloudjobs"]
+    assert server["env"]["CLOUDJOBS_PROVIDERS"] == "local,pai" and server["env"]["CLOUDJOBS_READ_ONLY"] == "1"
     assert server["env"]["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] == "${env:ALIBABA_CLOUD_ACCESS_KEY_SECRET}"
 
 
@@ -80,7 +80,7 @@ def test_the_local_provider_needs_no_credentials_and_pipx_is_a_runner():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["claude", "--provider", "aws"], "CLOUDJOBS_PROVIDER: Value error, unknown provider 'aws'"),
+        (["claude", "--provider", "aws"], "CLOUDJOBS_PROVIDERS: Value error, unknown provider 'aws'"),
         (["vscode", "--max-job-cost", "-5"], "CLOUDJOBS_MAX_JOB_COST: Input should be greater than or equal to 0"),
         (["cursor", "--set", "CLOUDJOBS_NOPE=1"], "unknown setting CLOUDJOBS_NOPE; known: CLOUDJOBS_PROVIDER"),
         (["zed"], "invalid choice: 'zed'"),
