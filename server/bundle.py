@@ -118,7 +118,10 @@ def user_config() -> tuple[dict[str, Any], dict[str, str]]:
 
 
 async def _listing() -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
-    """The tools and prompts a server with default settings lists (state in a throwaway directory)."""
+    """The tools and prompts a server with default settings lists (state in a throwaway directory).
+
+    Settings that narrow tools/list (read-only mode, and toolsets where they exist) must be left at "all
+    tools" here: the manifest lists everything the bundle can serve."""
     from cloudjobs_mcp.server.app import build_server
 
     with tempfile.TemporaryDirectory() as state:
