@@ -22,7 +22,7 @@ from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.identity import SCOPES
 from cloudjobs_mcp.server.providers.base import Provider
 from cloudjobs_mcp.server.ui import extension as views
-from cloudjobs_mcp.tools import audit, cleanup, cost, jobs, logs, observe, specs, team, watch
+from cloudjobs_mcp.tools import audit, cleanup, cost, jobs, logs, observe, pools, specs, team, watch
 from cloudjobs_mcp.tools import providers as provider_tools
 
 INSTRUCTIONS = """\
@@ -68,7 +68,7 @@ def build_server(
     )
     # The audit trail is outermost, so it records calls the scope check refused too.
     mcp.middleware.extend([AuditTrail(mcp, AuditLog(settings.state_dir)), ToolAccess(mcp)])
-    for family in (provider_tools, specs, cost, jobs, watch, logs, observe, team, cleanup, audit):
+    for family in (provider_tools, specs, cost, jobs, watch, logs, observe, team, pools, cleanup, audit):
         family.register(mcp, settings)
     prompts.register(mcp)
     logging.getLogger("cloudjobs").debug("server built for providers %s", ", ".join(settings.providers))

@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     demo.add_argument("--keep", action="store_true", help="keep the demo's state directory")
     sandbox = sub.add_parser(
-        "sandbox", help="run an offline PAI sandbox (PAI-DLC, AIWorkspace, ECS DescribePrice) on loopback"
+        "sandbox",
+        help="run an offline cloud sandbox on loopback: PAI (default) or --cloud modelarts (Huawei ModelArts)",
     )
     from cloudjobs_mcp.server.sandbox.cli import add_arguments
 

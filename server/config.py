@@ -62,6 +62,10 @@ class Settings(BaseModel):
     workload_user: str | None = None
     workload_password: SecretStr | None = None
     workload_ttl_seconds: int = Field(default=86400, ge=1, description="Logs stay readable this long after the end")
+    # modelarts provider (credentials and endpoint overrides are the Huawei SDK's own HUAWEICLOUD_SDK_* variables)
+    modelarts_region: str = "cn-north-4"
+    modelarts_workspace_id: str = "0"
+    modelarts_bss_endpoint: str | None = None
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=4, ge=0, le=10)
 

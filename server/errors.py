@@ -62,6 +62,7 @@ class ProviderError(CloudJobsError):
         status: int | None = None,
         retryable: bool = False,
         retry_after: float | None = None,
+        retry_window: tuple[float, float] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -69,6 +70,8 @@ class ProviderError(CloudJobsError):
         self.status = status
         self.retryable = retryable
         self.retry_after = retry_after
+        # A platform that advises "retry in a to b seconds" without a header (Huawei's APIG.0308: 2-5 s).
+        self.retry_window = retry_window
 
     def __repr__(self) -> str:
         return (

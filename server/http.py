@@ -32,17 +32,50 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
 
 from cloudjobs_mcp.server import __version__
-from cloudjobs_mcp.server.errors import NotFound, ProviderError, Throttled, TransportError
+from cloudjobs_mcp.server.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    NotFound,
+    ProviderError,
+    Throttled,
+    TransportError,
+)
 
 logger = logging.getLogger("cloudjobs.http")
 
 USER_AGENT = f"cloudjobs-mcp/{__version__}"
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a platform API answers: ``scheme`` and ``host[:port]`` exactly as signed and sent."""
+
+    scheme: str
+    host: str
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.host}"
+
+
+def parse_override(value: str) -> Endpoint:
+    """An endpoint override: ``host[:port]`` (HTTPS) or ``http(s)://host[:port]`` → Endpoint."""
+    raw = value.strip()
+    if "://" not in raw:
+        raw = f"https://{raw}"
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise ConfigurationError(
+            f"invalid endpoint override {value!r}: use host[:port] or http(s)://host[:port] without a path"
+        )
+    return Endpoint(parts.scheme, parts.netloc)
 
 
 class _HasHttpSettings(Protocol):
@@ -80,9 +113,18 @@ class RetryPolicy:
         """Full-jitter exponential delay before retry number ``retry`` (0-based)."""
         return rand() * min(self.max_delay, self.base_delay * (2**retry))
 
-    def delay(self, retry: int, retry_after: float | None, rand: Callable[[], float] = random.random) -> float:
+    def delay(
+        self,
+        retry: int,
+        retry_after: float | None,
+        rand: Callable[[], float] = random.random,
+        window: tuple[float, float] | None = None,
+    ) -> float:
         if retry_after is not None and retry_after > 0:
             return min(retry_after, self.max_retry_after)
+        if window is not None:  # the platform's advised range, jittered within it
+            low, high = window
+            return min(low + rand() * max(0.0, high - low), self.max_retry_after)
         return self.backoff(retry, rand)
 
 
@@ -129,6 +171,7 @@ def _with_note(err: ProviderError, note: str) -> ProviderError:
         status=err.status,
         retryable=err.retryable,
         retry_after=err.retry_after,
+        retry_window=err.retry_window,
     )
     return new
 
@@ -179,7 +222,9 @@ async def send(
                 await reauthenticate()
                 attempt -= 1  # the re-login's retry is not a failed attempt
                 continue
-            if not err.retryable:
+            # An authentication failure is final whatever the provider says: some platforms lock a key
+            # after a few failed signatures in a row (Huawei Cloud: five), so a retry loop would lock it.
+            if not err.retryable or isinstance(err, AuthenticationError):
                 raise err
             if not idempotent and not isinstance(err, Throttled):
                 raise OutcomeUnknown(
@@ -191,7 +236,7 @@ async def send(
                     retry_after=err.retry_after,
                 )
 
-        delay = policy.delay(attempt - 1, err.retry_after, rand)
+        delay = policy.delay(attempt - 1, err.retry_after, rand, err.retry_window)
         elapsed = clock() - start
         if attempt >= policy.max_attempts or elapsed + delay > policy.max_total:
             raise _with_note(err, f"(gave up after {attempt} attempt{'s' if attempt != 1 else ''}).")

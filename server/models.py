@@ -255,6 +255,8 @@ class WorkloadInfo(_Model):
     quota_id: str | None = None
     quota_name: str | None = None
     queue_metas: list[QueueMeta] = Field(default_factory=list)
+    pending_seconds: float | None = Field(default=None, description="How long the job has waited in its queue")
+    running_seconds: float | None = Field(default=None, description="How long the job has run")
     source: str = Field(description="Where the information came from, e.g. 'PaiStudio ListQuotaWorkloads'")
     unavailable: list[str] = Field(default_factory=list, description="Seed fields this platform does not report")
     note: str = ""
@@ -315,3 +317,49 @@ class OutputModels(_Model):
     total: int
     truncated: bool
     note: str = ""
+
+
+class PoolResources(_Model):
+    flavor: str
+    count: int
+
+
+class Pool(_Model):
+    """A dedicated resource pool (ModelArts): a group of nodes one account's jobs queue on."""
+
+    pool_id: str = Field(description="The pool's id (ModelArts metadata.name): pass it as pool_name")
+    display_name: str | None = None
+    phase: str = Field(description="e.g. Running, Creating, Abnormal")
+    pool_type: str | None = Field(default=None, description="Dedicate or Logical")
+    scopes: list[str] = Field(default_factory=list, description="Enabled job types, e.g. Train, Infer")
+    usable_for_training: bool
+    resources: list[PoolResources] = Field(default_factory=list, description="Nodes by flavor")
+    created_at: datetime | None = None
+    description: str | None = None
+
+
+class PoolWorkload(_Model):
+    """One job (training, inference, notebook) on a dedicated pool, as the pool's scheduler sees it."""
+
+    name: str = Field(description="The scheduler's name, e.g. modelarts-job-<job id>")
+    job_id: str | None = Field(default=None, description="The upper-layer job's id (a training job id for train)")
+    job_name: str | None = None
+    workload_type: str | None = Field(default=None, description="train, infer, notebook or x-infer")
+    status: str = Field(description="Queue, Pending, Abnormal, Terminating, Creating, Running, Completed, ...")
+    priority: int | None = None
+    queue_position: int | None = Field(default=None, description="Position in the pool's queue; None: not queued")
+    pending_seconds: float | None = None
+    running_seconds: float | None = None
+    created_at: datetime | None = None
+    flavor: str | None = None
+    user_name: str | None = None
+    resources: dict[str, str] = Field(default_factory=dict, description="Requested cpu, memory, accelerators")
+    host_ips: list[str] = Field(default_factory=list)
+
+
+class PoolWorkloadPage(_Model):
+    pool_id: str
+    workloads: list[PoolWorkload]
+    total: int | None = Field(default=None, description="All matching workloads, when the platform says")
+    offset: int
+    limit: int

@@ -13,7 +13,12 @@ if TYPE_CHECKING:  # the local supervisor imports this package: keep its start-u
     from cloudjobs_mcp.server.providers.base import Provider
 
 # What a quote's display calls each platform; the keys are every provider name the server knows.
-LABELS = {"local": "Local machine", "pai": "PAI-DLC", "workload": "Workload platform (Primus-SaFE)"}
+LABELS = {
+    "local": "Local machine",
+    "pai": "PAI-DLC",
+    "workload": "Workload platform (Primus-SaFE)",
+    "modelarts": "ModelArts",
+}
 
 
 def create_provider(name: str, settings: Settings) -> Provider:
@@ -30,6 +35,10 @@ def create_provider(name: str, settings: Settings) -> Provider:
         from cloudjobs_mcp.server.providers.workload import WorkloadProvider
 
         return WorkloadProvider(settings)
+    if name == "modelarts":
+        from cloudjobs_mcp.server.providers.modelarts import ModelArtsProvider
+
+        return ModelArtsProvider(settings)
     from cloudjobs_mcp.server.errors import ConfigurationError
 
     raise ConfigurationError(f"unknown provider {name!r}; allowed: {', '.join(LABELS)}")

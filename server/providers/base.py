@@ -22,6 +22,8 @@ from cloudjobs_mcp.server.models import (
     MetricKind,
     OutputModels,
     PodMetricSeries,
+    Pool,
+    PoolWorkloadPage,
     Price,
     SanityCheckResult,
     Spec,
@@ -169,3 +171,26 @@ class TemplateBackend(Protocol):
     async def delete(self, template_id: str) -> None: ...
 
     async def set_default_version(self, template_id: str, version: int) -> JobTemplate: ...
+
+
+@runtime_checkable
+class PoolProvider(Protocol):
+    """A provider with dedicated resource pools (ModelArts): the pools and the jobs queued or running on them."""
+
+    name: str
+
+    async def list_pools(self) -> list[Pool]: ...
+
+    async def list_pool_workloads(
+        self,
+        pool_name: str,
+        *,
+        types: list[str] | None = None,
+        status: str | None = None,
+        sort: str | None = None,
+        order: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> PoolWorkloadPage:
+        """One page of the pool's workloads (training, inference, notebook jobs), in the platform's order."""
+        ...

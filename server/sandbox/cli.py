@@ -15,9 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add(
         "--cloud",
-        choices=["pai", "workload"],
+        choices=["pai", "workload", "modelarts"],
         default="pai",
-        help="which platform's wire protocol: pai (PAI-DLC, the default) or workload (a Primus-SaFE Workload API)",
+        help="which platform's wire protocol: pai (PAI-DLC, the default), workload (a Primus-SaFE Workload API) "
+        "or modelarts (Huawei Cloud ModelArts training jobs, pools, IAM, BSS)",
     )
     add("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (0: any free one; default {DEFAULT_PORT})")
     add("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; keep it on loopback)")
@@ -27,7 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="state directory (default $CLOUDJOBS_STATE_DIR/sandbox, ~/.cloudjobs/sandbox)",
     )
-    add("--region", default="cn-hangzhou", help="the region the sandbox plays (default cn-hangzhou)")
+    add(
+        "--region",
+        default="cn-hangzhou",
+        help="the region the sandbox plays (default cn-hangzhou; cn-north-4 with --cloud modelarts)",
+    )
+    add("--no-bss", action="store_true", help="modelarts: refuse BSS price inquiries (CBC.0151), as for a sub-user")
     add(
         "--access-key-id",
         default=os.environ.get(ENV_KEY_ID),

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 
@@ -197,6 +197,10 @@ def banner(running: RunningSandbox, *, show_secret: bool) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """``cloudjobs-mcp sandbox``: serve until interrupted."""
+    if getattr(args, "cloud", "pai") == "modelarts":
+        from cloudjobs_mcp.server.sandbox.modelarts.runner import run as run_modelarts
+
+        return run_modelarts(args)
     state = (args.state or default_state_dir()).expanduser()
     if bool(args.access_key_id) != bool(args.access_key_secret):
         print("cloudjobs-mcp sandbox: give both --access-key-id and --access-key-secret, or neither", file=sys.stderr)

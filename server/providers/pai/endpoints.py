@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-from cloudjobs_mcp.server.errors import ConfigurationError
+from cloudjobs_mcp.server.http import Endpoint, parse_override
+
+__all__ = ["Endpoint", "Product", "parse_override", "resolve", "sts_endpoint"]
 
 
 @dataclass(frozen=True)
@@ -28,16 +29,6 @@ class Product:
     ram_prefix: str  # RAM action namespace, for permission messages
     endpoint_map: Mapping[str, str]
     central: bool = False  # rule without region (sts.aliyuncs.com)
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    scheme: str
-    host: str  # host[:port], exactly as signed and sent
-
-    @property
-    def base_url(self) -> str:
-        return f"{self.scheme}://{self.host}"
 
 
 _DLC_CENTRAL = "pai-dlc.aliyuncs.com"
@@ -172,19 +163,6 @@ PAISTUDIO = Product("paistudio", "paistudio", "2022-01-12", "paistudio", _PAISTU
 STS = Product("sts", "sts", "2015-04-01", "sts", {}, central=True)
 
 PRODUCTS = {p.key: p for p in (DLC, AIWORKSPACE, ECS, PAISTUDIO, STS)}
-
-
-def parse_override(value: str) -> Endpoint:
-    """``host[:port]`` (HTTPS) or ``scheme://host[:port]`` → Endpoint."""
-    raw = value.strip()
-    if "://" not in raw:
-        raw = f"https://{raw}"
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
-        raise ConfigurationError(
-            f"invalid endpoint override {value!r}: use host[:port] or http(s)://host[:port] without a path"
-        )
-    return Endpoint(parts.scheme, parts.netloc)
 
 
 def resolve(product: Product, region: str, network: str = "public", override: str | None = None) -> Endpoint:
