@@ -26,7 +26,7 @@ SERVER_JSON = ROOT / "server.json"
 SCHEMA_URL = "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json"
 NON_SETTINGS = set(EXTRA_SETTINGS)  # read by the CLI itself, not Settings fields
 # A variable is a secret when its name says so; a path to a secret (…_TOKEN_FILE) is not one.
-_SECRET_WORDS = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|API_KEY|ACCESS_KEY|PRIVATE_KEY")
+_SECRET_WORDS = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|API_KEY|ACCESS_KEY|PRIVATE_KEY|_SK$")
 _NOT_SECRET_SUFFIX = ("_FILE", "_DIR", "_PATH", "_URL", "_ENABLED")
 
 

@@ -40,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument(
         "--provider",
         default="local",
-        choices=["local", "pai-sandbox", "workload-sandbox"],
-        help="where the demo job runs: this machine, or the pai provider against a PAI sandbox started for it",
+        choices=["local", "pai-sandbox", "workload-sandbox", "modelarts-sandbox"],
+        help="where the demo job runs: this machine, or the pai / workload / modelarts provider against a sandbox "
+        "started for it",
     )
     demo.add_argument("--keep", action="store_true", help="keep the demo's state directory")
     sandbox = sub.add_parser(

@@ -4,7 +4,9 @@
 loopback port and runs the same workflow through the MCP server's ``pai`` provider over real HTTP
 (signed calls, specs and CNY prices from the sandbox, the seed's image strategy, a real job).
 ``--provider workload-sandbox`` does the same with a workload sandbox (a Primus-SaFE Workload API on
-loopback: login, real paths and shapes) and the ``workload`` provider, priced by a demo price table.
+loopback: login, real paths and shapes) and the ``workload`` provider, priced by a demo price table;
+``--provider modelarts-sandbox`` with the sandbox's ModelArts face and the ``modelarts`` provider
+(SDK-HMAC-SHA256, IAM, BSS prices, training-job engines, dedicated pools).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def _data(result: CallToolResult) -> dict[str, Any]:
     return result.structured_content
 
 
-async def _demo(env: dict[str, str], *, prices: bool = False) -> bool:
+async def _demo(env: dict[str, str], *, prices: bool = False, pools: bool = False) -> bool:
     async def on_elicit(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
         if isinstance(params, ElicitRequestFormParams):
             _say("The server asks the human", params.message)
@@ -65,7 +67,6 @@ async def _demo(env: dict[str, str], *, prices: bool = False) -> bool:
         specs = _data(await client.call_tool("list_ecs_specs", {"accelerator_type": "CPU", "sort_by": "CPU"}))
         lines = [f"  {s['instance_type']}: {s['cpu']} vCPU, {s['memory_gb']:g} GiB" for s in specs["specs"]]
         _say("1. list_ecs_specs (CPU: this task needs no GPU)", "\n".join(lines))
-        spec = specs["specs"][0]["instance_type"]
         if prices:  # the listing has no prices until quoted: quote the smallest specs to compare them
             rows = []
             for s in specs["specs"][:3]:
@@ -83,18 +84,26 @@ async def _demo(env: dict[str, str], *, prices: bool = False) -> bool:
                 rows.append(
                     f"  {s['instance_type']}: {priced['currency']} {priced['per_worker_hourly']:g}/hour per worker"
                 )
-            _say("1b. prices (estimate_cost, from ECS DescribePrice)", "\n".join(rows))
+            _say("1b. prices (estimate_cost, from the platform's price API)", "\n".join(rows))
 
         image = _data(await client.call_tool("resolve_image", {"job_type": "PyTorchJob", "chip_type": "CPU"}))
         _say("2. resolve_image", f"  {image['uri']}: {image['note']}")
 
-        quote = _data(
-            await client.call_tool(
+        quote: dict[str, Any] | None = None
+        refused: list[str] = []
+        for row in specs["specs"]:  # the smallest spec that takes two workers (some run one node only)
+            spec = row["instance_type"]
+            answer = await client.call_tool(
                 "estimate_cost",
                 {"ecs_spec": spec, "worker_count": 2, "estimated_minutes": 1, "max_runtime_minutes": 5},
             )
-        )
-        _say("3. estimate_cost", quote["display_text"])
+            if not answer.is_error:
+                quote = _data(answer)
+                break
+            refused.append(f"  {spec}: " + " ".join(getattr(c, "text", "") for c in answer.content))
+        if quote is None:
+            raise SystemExit("demo: no CPU spec takes two workers:\n" + "\n".join(refused))
+        _say("3. estimate_cost", "\n".join([*refused, quote["display_text"]]))
 
         command = f"{shlex.quote(sys.executable)} -c {shlex.quote(PROGRAM)}"
         created = _data(
@@ -115,6 +124,18 @@ async def _demo(env: dict[str, str], *, prices: bool = False) -> bool:
             "4. create_training_job",
             f"  job {job_id} ({created['job']['status']}), confirmed: {created['confirmation']}",
         )
+        if pools:
+            listed = _data(await client.call_tool("list_pools", {}))
+            rows = [f"  {p['pool_id']}: {p['phase']}, {', '.join(p['scopes'])}" for p in listed["pools"]]
+            _say("4b. list_pools", "\n".join(rows) + "\n  " + listed["note"])
+            pool = next(p["pool_id"] for p in listed["pools"] if p["usable_for_training"])
+            page = _data(await client.call_tool("list_pool_workloads", {"pool_name": pool}))
+            rows = [
+                f"  {w['job_name']} ({w['workload_type']}): {w['status']}"
+                + (f", position {w['queue_position']}" if w["queue_position"] else "")
+                for w in page["workloads"]
+            ]
+            _say(f"4c. list_pool_workloads {pool}", "\n".join(rows) or "  (none)")
 
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
             print(f"  progress: {message}")
@@ -210,6 +231,46 @@ async def _workload_sandbox_demo(state: str) -> bool:
         return ok
 
 
+async def _modelarts_demo(state: str) -> bool:
+    """Start the sandbox's ModelArts face in this process and run the demo's MCP server against it."""
+    from cloudjobs_mcp.server.sandbox import SandboxSettings
+    from cloudjobs_mcp.server.sandbox.modelarts.runner import serve_modelarts
+
+    settings = SandboxSettings(
+        state_dir=Path(state) / "sandbox",
+        region="cn-north-4",
+        creating_seconds=0.5,
+        queuing_seconds=0.5,
+        stop_grace_seconds=2.0,
+    )
+    async with serve_modelarts(settings) as running:
+        _say(
+            "Started the sandbox's ModelArts face",
+            f"  {running.url}: ModelArts training jobs v2, pools, IAM and BSS on one loopback port (region\n"
+            f"  {running.sandbox.region}, project {running.project_id}); the MCP server's modelarts provider reaches\n"
+            "  it through HUAWEICLOUD_SDK_REGION_MODELARTS_CN_NORTH_4 / HUAWEICLOUD_SDK_IAM_ENDPOINT /\n"
+            f"  CLOUDJOBS_MODELARTS_BSS_ENDPOINT and signs every call (SDK-HMAC-SHA256) with AK "
+            f"{running.access_key.access_key_id}",
+        )
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("HUAWEICLOUD_", "CLOUDJOBS_MODELARTS_")) and k != "CLOUDJOBS_PROVIDER"
+        }
+        env.update(running.env())
+        env["CLOUDJOBS_STATE_DIR"] = str(Path(state) / "mcp")
+        env["HOME"] = str(Path(state) / "home")  # no ~/.huaweicloud profile of the user's own
+        no_proxy = ",".join(filter(None, [os.environ.get("NO_PROXY") or os.environ.get("no_proxy"), "127.0.0.1"]))
+        env["NO_PROXY"] = env["no_proxy"] = no_proxy
+        ok = await _demo(env, prices=True, pools=True)
+        counts = Counter(c.action for c in running.sandbox.calls if c.status < 300)
+        _say(
+            "The sandbox answered these signed calls",
+            "  " + ", ".join(f"{action} x{n}" for action, n in sorted(counts.items())),
+        )
+        return ok
+
+
 def run_demo(*, provider: str = "local", keep: bool = False) -> int:
     state = tempfile.mkdtemp(prefix="cloudjobs-demo-")
     # CLOUDJOBS_PROVIDERS wins over CLOUDJOBS_PROVIDER: set both, or a user's own list would run the demo elsewhere.
@@ -219,6 +280,8 @@ def run_demo(*, provider: str = "local", keep: bool = False) -> int:
             ok = anyio.run(_sandbox_demo, state)
         elif provider == "workload-sandbox":
             ok = anyio.run(_workload_sandbox_demo, state)
+        elif provider == "modelarts-sandbox":
+            ok = anyio.run(_modelarts_demo, state)
         else:
             ok = anyio.run(_demo, env)
     finally:
