@@ -30,6 +30,10 @@ CREDENTIALS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     # The API key (ak-…); a user and password (CLOUDJOBS_WORKLOAD_USER/_PASSWORD) work too, set by hand.
     "workload": (("CLOUDJOBS_WORKLOAD_API_KEY", "workload platform API key"),),
+    "modelarts": (
+        ("HUAWEICLOUD_SDK_AK", "Huawei Cloud access key id (AK)"),
+        ("HUAWEICLOUD_SDK_SK", "Huawei Cloud secret key (SK)"),
+    ),
 }
 # Read by the CLI itself, not a Settings field.
 EXTRA_SETTINGS = ("CLOUDJOBS_LOG_LEVEL",)
