@@ -18,7 +18,7 @@ from cloudjobs_mcp.server.errors import (
     ProviderError,
 )
 from cloudjobs_mcp.server.models import JobRequest, JobStatus
-from cloudjobs_mcp.server.providers.base import TAG_CREATED_BY, TAG_QUOTE_ID
+from cloudjobs_mcp.server.providers.base import TAG_CREATED_BY, TAG_OWNER, TAG_QUOTE_ID
 from cloudjobs_mcp.server.providers.modelarts import provider as ma
 from tests.modelarts_fixtures import (
     BSS,
@@ -48,7 +48,7 @@ def request(**kw: Any) -> JobRequest:
         "worker_count": 1,
         "max_runtime_minutes": 61,
         "image": "org/train:1.0",
-        "tags": {TAG_CREATED_BY: "true", TAG_QUOTE_ID: QUOTE},
+        "tags": {TAG_CREATED_BY: "true", TAG_QUOTE_ID: QUOTE, TAG_OWNER: "alice@example.com"},
         "hyperparameters": {"lr": "0.1"},
     }
     values.update(kw)
@@ -145,14 +145,17 @@ async def test_create_sends_the_documented_body_with_auto_stop_in_whole_hours() 
     provider, _ = make_provider()
     with respx.mock() as mock:
         mock.post(f"{V2}/training-job-searches").mock(return_value=ok(search([])))
-        create = mock.post(f"{V2}/training-jobs").mock(return_value=ok(job(phase="Creating"), 201))
+        described = f"cloudjobs-mcp quote {QUOTE} max_hours 2 owner alice%40example.com"
+        create = mock.post(f"{V2}/training-jobs").mock(
+            return_value=ok(job(phase="Creating", description=described), 201)
+        )
         created = await provider.create_job(request(display_name="my.run", envs={"SEED": "1"}))
     body = body_of(create.calls[0])
     assert body["kind"] == "job"
     assert body["metadata"] == {
         "name": f"my-run-{QUOTE}",
         "workspace_id": "0",
-        "description": f"cloudjobs-mcp quote {QUOTE} max_hours 2",
+        "description": f"cloudjobs-mcp quote {QUOTE} max_hours 2 owner alice%40example.com",
     }
     assert body["spec"] == {
         "resource": {"flavor_id": "modelarts.vm.cpu.2u", "node_count": 1},
@@ -163,7 +166,8 @@ async def test_create_sends_the_documented_body_with_auto_stop_in_whole_hours() 
     assert body["algorithm"]["environments"]["SEED"] == "1" and body["algorithm"]["environments"]["HP_LR"] == "0.1"
     assert create.calls[0].request.headers["Content-Type"] == "application/json;charset=utf-8"
     assert (created.job_id, created.status, created.raw_status) == (JOB_ID, JobStatus.CREATING, "Creating")
-    assert created.tags == {TAG_CREATED_BY: "true", TAG_QUOTE_ID: QUOTE} and created.name == "train"
+    assert created.tags == {TAG_CREATED_BY: "true", TAG_QUOTE_ID: QUOTE, TAG_OWNER: "alice@example.com"}
+    assert created.name == "train"
     assert created.hyperparameters == {"lr": "0.1"} and created.max_runtime_minutes == 120
     await provider.aclose()
 

@@ -33,6 +33,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote as quote_text
+from urllib.parse import unquote
 
 import anyio
 import httpx
@@ -66,7 +68,7 @@ from cloudjobs_mcp.server.models import (
     SpotPricePoint,
     WorkloadInfo,
 )
-from cloudjobs_mcp.server.providers.base import TAG_CREATED_BY, TAG_QUOTE_ID, TemplateBackend
+from cloudjobs_mcp.server.providers.base import TAG_CREATED_BY, TAG_OWNER, TAG_QUOTE_ID, TemplateBackend
 from cloudjobs_mcp.server.providers.modelarts import errormap
 from cloudjobs_mcp.server.providers.modelarts.api import ModelArtsApi
 from cloudjobs_mcp.server.providers.modelarts.credentials import Credentials, CredentialsProvider, as_provider
@@ -94,7 +96,7 @@ FRAMEWORKS = {
 NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 MAX_NAME = 64
 MARKER = "cloudjobs-mcp quote"
-DESCRIPTION = re.compile(r"cloudjobs-mcp quote (?P<quote>\S+)(?: max_hours (?P<hours>\d+))?")
+DESCRIPTION = re.compile(r"cloudjobs-mcp quote (?P<quote>\S+)(?: max_hours (?P<hours>\d+))?(?: owner (?P<owner>\S+))?")
 SEARCH_PAGE = 50  # the search API's limit
 MAX_SEARCH_PAGES = 40
 EVENT_PAGE = 100
@@ -174,12 +176,13 @@ def job_name(display_name: str, quote_id: str) -> str:
     return f"{base}-{suffix}"
 
 
-def quote_of(data: Mapping[str, Any]) -> tuple[str | None, int | None]:
-    """The quote id and max hours this server wrote into a job's description, if it did."""
+def quote_of(data: Mapping[str, Any]) -> tuple[str | None, int | None, str | None]:
+    """The quote id, max hours and owner this server wrote into a job's description, if it did."""
     match = DESCRIPTION.search(str(_dict(data.get("metadata")).get("description") or ""))
     if not match:
-        return None, None
-    return match.group("quote"), _int(match.group("hours"))
+        return None, None, None
+    owner = unquote(match.group("owner")) if match.group("owner") else None
+    return match.group("quote"), _int(match.group("hours")), owner
 
 
 def display_name(name: str, quote: str | None) -> str:
@@ -197,7 +200,7 @@ def job_from(data: Mapping[str, Any], provider: str = "modelarts") -> Job:
     resource = _dict(spec.get("resource"))
     raw = str(status.get("phase") or "")
     normalized = normalize_status(raw)
-    quote, hours = quote_of(data)
+    quote, hours, owner = quote_of(data)
     name = str(meta.get("name") or "")
     tasks = [str(t) for t in status.get("tasks") or [] if t]
     exits = {str(t.get("task")): t for t in status.get("task_statuses") or [] if isinstance(t, dict)}
@@ -232,6 +235,8 @@ def job_from(data: Mapping[str, Any], provider: str = "modelarts") -> Job:
         reasons = [str(records[-1]["end_reason"])]
     envs = environments(algorithm.get("environments"))
     tags = {TAG_CREATED_BY: "true", TAG_QUOTE_ID: quote} if quote else {}
+    if quote and owner:
+        tags[TAG_OWNER] = owner
     return Job(
         job_id=str(meta.get("id") or ""),
         name=display_name(name, quote),
@@ -692,14 +697,16 @@ class ModelArtsProvider:
         if envs:
             algorithm["environments"] = envs
         name = job_name(request.display_name, quote) if quote else NAME_CHARS.sub("-", request.display_name)[:MAX_NAME]
+        # ModelArts takes no tags at creation: what the server needs to know again goes in the description.
+        description = f"{MARKER} {quote} max_hours {hours}" if quote else f"created by cloudjobs-mcp max_hours {hours}"
+        if quote and request.tags.get(TAG_OWNER):
+            description += f" owner {quote_text(request.tags[TAG_OWNER], safe='')}"
         return {
             "kind": "job",
             "metadata": {
                 "name": name,
                 "workspace_id": self.settings.modelarts_workspace_id,
-                "description": f"{MARKER} {quote} max_hours {hours}"
-                if quote
-                else f"created by cloudjobs-mcp max_hours {hours}",
+                "description": description[:256],
             },
             "algorithm": algorithm,
             "spec": spec,
