@@ -307,6 +307,11 @@ class Engine:
         check_job_type(job_type)
         check_worker_count(worker_count)
         chosen, spec = await self.resolve_spec(ecs_spec, provider)
+        # A platform that stops jobs only in coarser steps (ModelArts: whole hours) runs them up to the rounded
+        # limit: the quote binds that limit, so its worst case is what the job can really cost.
+        enforced = getattr(chosen, "enforced_max_runtime", None)
+        if callable(enforced):
+            max_runtime_minutes = float(enforced(max_runtime_minutes))
         # Refuse at quote time what the provider could never run (e.g. beyond this machine, or spot on local).
         chosen.validate_request(
             JobRequest(

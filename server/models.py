@@ -67,6 +67,7 @@ class Spec(_Model):
     spot_stock: str | None = Field(default=None, description="Spot stock status where the platform reports it")
     spot_discount: float | None = None
     payment_types: list[str] = Field(default_factory=list)
+    max_workers: int | None = Field(default=None, description="Most workers (nodes) one job may have; None: no limit")
 
 
 class Image(_Model):

@@ -103,6 +103,7 @@ async def compare(
             and (gpu_count is None or s.gpu_count >= gpu_count)
             and (not gpu_count or s.gpu_count > 0)
             and (gpu_type is None or gpu_type.lower() in (s.gpu_type or "").lower())
+            and (s.max_workers is None or worker_count <= s.max_workers)
         )
 
     offers: list[Offer] = []

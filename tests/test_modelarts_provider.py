@@ -4,6 +4,7 @@ wire (paths, queries, bodies, signed headers) and what comes back (statuses, err
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -93,7 +94,7 @@ async def test_resolve_image_picks_the_newest_engine_with_an_image_for_the_chip(
     await provider.aclose()
 
 
-async def test_price_from_bss_is_cached_and_a_denied_account_falls_back_clearly() -> None:
+async def test_price_from_bss_is_cached_and_a_denied_account_falls_back_to_the_price_table(tmp_path: Path) -> None:
     provider, _ = make_provider(env={"HUAWEICLOUD_SDK_DOMAIN_ID": "dom-1"})
     rating = {
         "amount": 3.2,
@@ -120,16 +121,19 @@ async def test_price_from_bss_is_cached_and_a_denied_account_falls_back_clearly(
     )
     await provider.aclose()
 
-    provider, _ = make_provider(env={"HUAWEICLOUD_SDK_DOMAIN_ID": "dom-1"})
+    table = tmp_path / "prices.json"
+    table.write_text(json.dumps({"modelarts": {"modelarts.p3.large.public": {"per_hour": 30.0, "currency": "CNY"}}}))
+    provider, _ = make_provider(env={"HUAWEICLOUD_SDK_DOMAIN_ID": "dom-1"}, price_table=table)
     with respx.mock() as mock:
         mock.get(f"{V2}/training-job-flavors").mock(return_value=ok(FLAVORS))
         denied = mock.post(f"{BSS}/v2/bills/ratings/on-demand-resources").mock(
             return_value=fail(403, "CBC.0151", "Access denied.")
         )
-        for _ in range(2):
-            with pytest.raises(InvalidRequest, match="CLOUDJOBS_PRICE_TABLE"):
-                await provider.price("modelarts.p3.large.public")
+        listed = await provider.price("modelarts.p3.large.public")
+        unknown = await provider.price("modelarts.vm.cpu.2u")
     assert denied.call_count == 1  # a denied account is not asked again
+    assert (listed.per_worker_hourly, listed.currency) == (30.0, "CNY")
+    assert unknown.per_worker_hourly is None and "CLOUDJOBS_PRICE_TABLE" in unknown.source
     await provider.aclose()
 
 

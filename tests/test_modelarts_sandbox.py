@@ -23,9 +23,10 @@ from cloudjobs_mcp.server.app import build_server
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.providers.modelarts import signing
 from cloudjobs_mcp.server.providers.modelarts.provider import ModelArtsProvider
+from cloudjobs_mcp.server.sandbox.modelarts.app import ModelArtsSandbox
 from cloudjobs_mcp.server.sandbox.modelarts.runner import RunningModelArts, serve_modelarts
 from cloudjobs_mcp.server.sandbox.settings import AccessKey, SandboxSettings
-from tests.conftest import Asker, call, call_error, create_args, quote, wait_done
+from tests.conftest import Asker, call, call_error, create_args, qargs, quote, wait_done
 from tests.sandbox_fixtures import FAST_POLICY, FAST_SANDBOX, fast_sleep, loopback_client, until
 
 pytestmark = pytest.mark.anyio
@@ -309,3 +310,65 @@ def test_the_sandbox_command_speaks_modelarts_with_cloud_modelarts(tmp_path: Pat
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=15)
     assert proc.returncode == 0 and "ModelArts sandbox stopped." in out
+
+
+async def test_modelarts_beside_local_a_bare_job_id_finds_its_provider_and_quotes_whole_hours(tmp_path: Path) -> None:
+    async with running(tmp_path) as sb:
+        cfg = Settings.from_env(
+            {},
+            **{
+                **sb.settings_overrides(),
+                "providers": "local,modelarts",
+                "state_dir": tmp_path / "mcp",
+                "local_stop_grace_seconds": 1.0,
+            },
+        )
+        async with loopback_client(cfg) as http:
+            provider = ModelArtsProvider(
+                cfg, client=http, env=sb.huawei_env(), home=tmp_path / "home", policy=FAST_POLICY, sleep=fast_sleep
+            )
+            server = build_server(cfg, providers={"modelarts": provider})
+            async with Client(server, elicitation_callback=Asker(), cache=None) as client:  # type: ignore[arg-type]
+                states = await call(client, "list_providers")
+                ma = next(p for p in states["providers"] if p["name"] == "modelarts")
+                assert (ma["credentials"], ma["api_answered"], ma["region"], ma["currency"]) == (
+                    "environment",
+                    True,
+                    "cn-north-4",
+                    "CNY",
+                )
+                q = await quote(client, CPU, workers=1, minutes=1, max_minutes=5)
+                assert (q["provider"], q["max_runtime_minutes"]) == ("modelarts", 60)  # auto_stop counts hours
+                assert q["worst_case_total"] == pytest.approx(2.24)
+                created = await call(client, "create_training_job", create_args(CPU, q["quote_id"], "echo routed"))
+                job_id = created["job"]["job_id"]
+                body = next(c.body for c in sb.sandbox.calls if c.action == "CreateTrainingJob")
+                assert body["status"]["phase"] == "Creating"
+                sent = sb.sandbox.core.store.job(job_id)
+                assert sent is not None and sent.body["ModelArts"]["spec"]["auto_stop"] == {
+                    "time_unit": "HOURS",
+                    "duration": 1,
+                }
+                done = await wait_done(client, job_id)  # a bare id: the job index knows its provider
+                assert done["outcome"] == "succeeded"
+                job = await call(client, "get_job", {"job_id": job_id})
+                assert job["provider"] == "modelarts" and job["max_runtime_minutes"] == 60
+                pools = await call(client, "list_pools")  # the one provider with pools answers
+                assert pools["provider"] == "modelarts"
+                refused = await call_error(client, "list_pools", {"provider": "local"})
+                assert "local provider has none" in refused
+                listed = await call(client, "list_jobs", {})
+                assert job_id in [j["job_id"] for j in listed["jobs"]]
+
+
+async def test_without_bss_rights_or_a_table_a_flavor_is_price_unknown_and_a_cap_refuses_it(tmp_path: Path) -> None:
+    face = ModelArtsSandbox(SandboxSettings(state_dir=tmp_path / "sandbox", region="cn-north-4", **FAST_SANDBOX),
+                            bss_prices=False)  # fmt: skip
+    async with serve_modelarts(face) as sb:
+        async with mcp_client(sb, tmp_path, max_job_cost=100.0) as client:
+            refused = await call_error(client, "estimate_cost", qargs(CPU))
+            assert "price unknown" in refused.lower()
+        async with mcp_client(sb, tmp_path) as client:
+            q = await quote(client, CPU)
+            assert q["per_worker_hourly"] is None and "price unknown" in q["display_text"].lower()
+        assert [c.code for c in sb.sandbox.calls if c.action == "ListOnDemandResourceRatings"] == ["CBC.0151"] * 2

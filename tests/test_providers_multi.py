@@ -1,4 +1,5 @@
-"""Several providers in one server: local and pai (on the PAI sandbox, over loopback) side by side,
+"""Several providers in one server: local and pai (on the PAI sandbox, over loopback) side by side (and
+modelarts, on the sandbox's ModelArts face, for compare_offers),
 driven through a real MCP client. Settings, routing by job id, merged listings, compare_offers, and
 the cost gate's provider binding and "price unknown" rule."""
 
@@ -22,8 +23,11 @@ from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import ConfigurationError
 from cloudjobs_mcp.server.jobindex import JobIndex
 from cloudjobs_mcp.server.providers.local import LocalProvider
+from cloudjobs_mcp.server.providers.modelarts.provider import ModelArtsProvider
 from cloudjobs_mcp.server.providers.pai.provider import PaiProvider
-from cloudjobs_mcp.server.sandbox import RunningSandbox
+from cloudjobs_mcp.server.sandbox import RunningSandbox, SandboxSettings
+from cloudjobs_mcp.server.sandbox.modelarts.app import ModelArtsSandbox
+from cloudjobs_mcp.server.sandbox.modelarts.runner import serve_modelarts
 from tests.conftest import Asker, call, call_error, connect, create_args, make_settings, qargs, wait_done
 from tests.sandbox_fixtures import (
     FAST_POLICY,
@@ -193,6 +197,60 @@ async def test_compare_offers_ranks_within_each_currency_and_converts_only_with_
     ranked = [o for o in together["offers"] if o["job_cost"] is not None]
     assert [o["rank"] for o in ranked] == list(range(1, len(ranked) + 1))
     assert {o["provider"] for o in one_provider["offers"]} == {"pai"}
+
+
+async def test_compare_offers_across_local_pai_and_modelarts_sandboxes_with_a_price_table(tmp_path: Path) -> None:
+    """ModelArts' BSS refuses these credentials (an IAM user without billing rights): its flavors are priced
+    by the table, by name or per resource, and a GPU flavor the table has no GPU rate for stays unknown."""
+    table = price_table(
+        tmp_path,
+        {
+            "local": {"*": LOCAL_RATES},
+            "modelarts": {
+                "modelarts.vm.cpu.8u": {"per_hour": 2.0, "currency": "CNY"},
+                "*": {"currency": "CNY", "cpu_hour": 0.3, "memory_gb_hour": 0.01},
+            },
+            "fx_rates": {"USD/CNY": 7.0},
+        },
+    )
+    need = {"min_cpu": 2, "worker_count": 2, "estimated_minutes": 30, "currency": "CNY"}
+    face = ModelArtsSandbox(SandboxSettings(state_dir=tmp_path / "ma", region="cn-north-4"), bss_prices=False)
+    async with running_sandbox(tmp_path) as sb, serve_modelarts(face) as ma:
+        cfg = pai_settings(
+            sb,
+            tmp_path,
+            providers="local,pai,modelarts",
+            state_dir=tmp_path / "state",
+            price_table=table,
+            modelarts_region="cn-north-4",
+            modelarts_bss_endpoint=ma.url,
+        )
+        async with loopback_client(cfg) as http:
+            pai = pai_provider(cfg, sb.access_key, http, home=tmp_path / "home")
+            modelarts = ModelArtsProvider(
+                cfg, client=http, env=ma.huawei_env(), home=tmp_path / "home", policy=FAST_POLICY, sleep=fast_sleep
+            )
+            server = build_server(cfg, providers={"pai": pai, "modelarts": modelarts})
+            async with Client(server, elicitation_callback=Asker(), cache=None) as client:  # type: ignore[arg-type]
+                result = await call(client, "compare_offers", need)
+                denied = [c for c in ma.sandbox.calls if c.action == "ListOnDemandResourceRatings"]
+
+    offers = result["offers"]
+    assert {o["provider"] for o in offers} == {"local", "pai", "modelarts"}
+    assert result["ranked_in"] == "CNY" and result["conversions"] == [f"USD→CNY at 7 (fx_rates in {table})"]
+    by_name = {(o["provider"], o["instance_type"]): o for o in offers}
+    cpu8 = by_name[("modelarts", "modelarts.vm.cpu.8u")]
+    assert cpu8["job_cost"] == pytest.approx(2.0 * 2 * 0.5) and "price table" in cpu8["price_source"]
+    v100 = by_name[("modelarts", "modelarts.p3.large.public")]
+    assert v100["job_cost"] is None and v100["cost_text"] == "price unknown" and v100["rank"] is None
+    assert ("modelarts", "modelarts.vm.cpu.2u") not in by_name  # one node only: it cannot take 2 workers
+    assert [c.code for c in denied] == ["CBC.0151"]  # asked once, refused, never again
+    c6 = by_name[("pai", "ecs.c6.large")]
+    assert c6["job_cost"] == pytest.approx(0.17 * 2 * 0.5) and c6["currency"] == "CNY"
+    ranked = [o for o in offers if o["job_cost"] is not None]
+    assert [o["rank"] for o in ranked] == list(range(1, len(ranked) + 1))
+    assert [o["job_cost"] for o in ranked] == sorted(o["job_cost"] for o in ranked)
+    assert all(o["job_cost"] is None for o in offers[len(ranked) :])
 
 
 async def test_compare_offers_never_converts_without_a_rate(tmp_path: Path) -> None:

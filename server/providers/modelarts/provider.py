@@ -68,6 +68,7 @@ from cloudjobs_mcp.server.models import (
     SpotPricePoint,
     WorkloadInfo,
 )
+from cloudjobs_mcp.server.pricing import PriceTable
 from cloudjobs_mcp.server.providers.base import TAG_CREATED_BY, TAG_OWNER, TAG_QUOTE_ID, TemplateBackend
 from cloudjobs_mcp.server.providers.modelarts import errormap
 from cloudjobs_mcp.server.providers.modelarts.api import ModelArtsApi
@@ -317,6 +318,7 @@ def spec_from(flavor: Mapping[str, Any]) -> Spec:
         gpu_type=gpu_type,
         gpu_memory_gb=gpu_memory,
         payment_types=["PostPaid"],
+        max_workers=_int(info.get("max_num")) or _int(flavor.get("max_num")),
     )
 
 
@@ -467,6 +469,7 @@ class ModelArtsProvider:
         self._specs: dict[str, Spec] = {}
         self._prices: dict[str, tuple[datetime, Price]] = {}
         self._bss_denied = False
+        self._bss_lock = anyio.Lock()
         self._engines: list[dict[str, Any]] | None = None
 
     async def __aenter__(self) -> ModelArtsProvider:
@@ -514,13 +517,18 @@ class ModelArtsProvider:
             raise NotFound(f"ModelArts has no training flavor {instance_type!r} in {self.region}; see list_ecs_specs")
         price = await self._bss_price(instance_type, flavor)
         if price is None:
-            price = self._table_price(instance_type)
+            return self._table_price(instance_type)  # read afresh each time: the table may be edited
         self._prices[instance_type] = (self._now(), price)
         return price
 
     async def _bss_price(self, instance_type: str, flavor: Mapping[str, Any]) -> Price | None:
-        if self._bss_denied:
-            return None
+        # One inquiry at a time: an account BSS refuses is then refused once, not once per concurrent quote.
+        async with self._bss_lock:
+            if self._bss_denied:
+                return None
+            return await self._bss_rate(instance_type, flavor)
+
+    async def _bss_rate(self, instance_type: str, flavor: Mapping[str, Any]) -> Price | None:
         billing = _dict(flavor.get("billing"))
         code = str(billing.get("code") or instance_type)
         body = {
@@ -568,10 +576,27 @@ class ModelArtsProvider:
         )
 
     def _table_price(self, instance_type: str) -> Price:
-        raise InvalidRequest(
-            f"No price is known for ModelArts flavor {instance_type}: the account may not read BSS prices. "
-            "Put it in the price table (CLOUDJOBS_PRICE_TABLE) or check the ModelArts price calculator."
+        """The user's price table, else "price unknown" (a quote says so, and any budget cap refuses it)."""
+        spec = self._specs.get(instance_type)
+        listed = PriceTable.from_settings(self.settings).lookup(self.name, spec) if spec else None
+        return listed or Price(
+            instance_type=instance_type,
+            per_worker_hourly=None,
+            currency=self.currency,
+            source=f"none: BSS gives no price for {instance_type} to these credentials and the price table "
+            "(CLOUDJOBS_PRICE_TABLE) has no entry for it; see the ModelArts price calculator",
         )
+
+    async def credential_source(self) -> str:
+        """Where the credentials come from, by name (never a value); CredentialsNotFound when nowhere."""
+        source = (await self._credentials.get()).source
+        if source.startswith("profile:"):
+            return f"~/.huaweicloud/credentials [{source.split(':', 1)[1]}]"
+        return {"ecs-metadata": "ECS metadata agency"}.get(source, source)
+
+    def enforced_max_runtime(self, minutes: float) -> float:
+        """The limit ModelArts really enforces for ``minutes``: auto_stop counts whole hours (rounded up)."""
+        return float(self.max_hours(minutes) * 60)
 
     # ------------------------------------------------------------------------------ images
 
