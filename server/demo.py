@@ -255,7 +255,8 @@ async def _modelarts_demo(state: str) -> bool:
         env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("HUAWEICLOUD_", "CLOUDJOBS_MODELARTS_")) and k != "CLOUDJOBS_PROVIDER"
+            if not k.startswith(("HUAWEICLOUD_", "CLOUDJOBS_MODELARTS_"))
+            and k not in ("CLOUDJOBS_PROVIDER", "CLOUDJOBS_PROVIDERS")
         }
         env.update(running.env())
         env["CLOUDJOBS_STATE_DIR"] = str(Path(state) / "mcp")

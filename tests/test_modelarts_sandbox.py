@@ -295,7 +295,7 @@ def test_the_sandbox_command_speaks_modelarts_with_cloud_modelarts(tmp_path: Pat
         )
         url = env["HUAWEICLOUD_SDK_REGION_MODELARTS_CN_NORTH_4"]
         assert env["HUAWEICLOUD_SDK_IAM_ENDPOINT"] == url == env["CLOUDJOBS_MODELARTS_BSS_ENDPOINT"]
-        assert env["CLOUDJOBS_PROVIDER"] == "modelarts" and env["CLOUDJOBS_MODELARTS_REGION"] == "cn-north-4"
+        assert env["CLOUDJOBS_PROVIDERS"] == "modelarts" and env["CLOUDJOBS_MODELARTS_REGION"] == "cn-north-4"
         pid, ak, sk = env["HUAWEICLOUD_SDK_PROJECT_ID"], env["HUAWEICLOUD_SDK_AK"], env["HUAWEICLOUD_SDK_SK"]
         assert any(pid in line for line in lines if line.startswith("region cn-north-4; project id"))
         s = signing.sign_request(

@@ -44,7 +44,7 @@ class RunningModelArts:
 
     def settings_overrides(self) -> dict[str, Any]:
         """``Settings`` fields that point the ``modelarts`` provider at this sandbox."""
-        return {"provider": "modelarts", "modelarts_region": self.sandbox.region, "modelarts_bss_endpoint": self.url}
+        return {"providers": "modelarts", "modelarts_region": self.sandbox.region, "modelarts_bss_endpoint": self.url}
 
     def huawei_env(self, key: AccessKey | None = None) -> dict[str, str]:
         """The SDK's own variables: the endpoint override, IAM endpoint, AK/SK and project id."""
