@@ -38,7 +38,7 @@ def test_bad_settings_exit_with_a_clear_message(tmp_path):
     env = {**os.environ, "CLOUDJOBS_PROVIDER": "aws", "CLOUDJOBS_STATE_DIR": str(tmp_path)}
     out = subprocess.run([str(SCRIPT), "serve"], capture_output=True, text=True, env=env, timeout=30)
     assert out.returncode == 2
-    assert "CLOUDJOBS_PROVIDER" in out.stderr and "allowed: local, pai, modelarts" in out.stderr
+    assert "CLOUDJOBS_PROVIDER" in out.stderr and "allowed: local, pai, workload, modelarts" in out.stderr
     assert "Traceback" not in out.stderr
 
 

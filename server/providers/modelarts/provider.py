@@ -41,7 +41,7 @@ import httpx
 
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import InvalidRequest, NotFound, PermissionDenied, ProviderError
-from cloudjobs_mcp.server.http import OutcomeUnknown, RetryPolicy, create_client
+from cloudjobs_mcp.server.http import RetryPolicy, create_client, submit_once
 from cloudjobs_mcp.server.hyperparameters import env_name as hp_env_name
 from cloudjobs_mcp.server.models import (
     JOB_TYPES,
@@ -745,36 +745,38 @@ class ModelArtsProvider:
                 logger.info("job %s already exists for quote %s; not creating another", existing.job_id, quote)
                 return existing
         body = await self.create_job_body(request)
-        try:
-            data = await self.api.create_job(body)
-        except OutcomeUnknown as exc:
-            found = await self._reconcile(body["metadata"]["name"]) if quote else None
-            if found is None:
-                raise OutcomeUnknown(
-                    f"{exc.message}. The job may have been created: check list_jobs before creating it again.",
-                    code=exc.code,
-                    request_id=exc.request_id,
-                    status=exc.status,
-                ) from None
-            logger.info("CreateTrainingJob outcome was unknown; found job %s by its name", found.job_id)
-            return found
-        except ProviderError as exc:
-            if exc.code != errormap.DUPLICATE_NAME:
-                raise
-            found = await self._reconcile(body["metadata"]["name"])
-            if found is None:
-                raise ProviderError(
-                    f"{exc.message} A job named {body['metadata']['name']} exists but could not be found by search; "
-                    "check list_jobs.",
-                    code=exc.code,
-                    request_id=exc.request_id,
-                    status=exc.status,
-                ) from None
-            return found
-        job = job_from(data, self.name)
-        if not job.job_id:
-            raise ProviderError("ModelArts CreateTrainingJob returned no metadata.id", code="InvalidResponse")
-        return job
+        name = body["metadata"]["name"]
+
+        async def submit() -> Job:
+            try:
+                data = await self.api.create_job(body)
+            except ProviderError as exc:
+                if exc.code != errormap.DUPLICATE_NAME:
+                    raise
+                # The name carries the quote: a job by this name is the one this quote already created.
+                found = await self._reconcile(name)
+                if found is None:
+                    raise ProviderError(
+                        f"{exc.message} A job named {name} exists but search does not find it yet; check "
+                        "list_jobs in a moment instead of creating it again.",
+                        code=exc.code,
+                        request_id=exc.request_id,
+                        status=exc.status,
+                    ) from None
+                return found
+            job = job_from(data, self.name)
+            if not job.job_id:
+                raise ProviderError("ModelArts CreateTrainingJob returned no metadata.id", code="InvalidResponse")
+            return job
+
+        async def find() -> Job | None:
+            return await self._reconcile(name)
+
+        # A lost answer is looked up by name before anything is sent again; a resend that meets the job
+        # after all answers ModelArts.2751, which adopts it: never a second job.
+        return await submit_once(
+            submit, find if quote else None, attempts=self.api.policy.max_attempts, what="training job"
+        )
 
     async def _reconcile(self, name: str) -> Job | None:
         for delay in RECONCILE_DELAYS:
