@@ -93,9 +93,13 @@ async def log(provider: LocalProvider, job: Job, pod: int = 0) -> list[str]:
 # The queue
 
 
-async def test_a_job_that_does_not_fit_now_queues_and_priority_jumps_ahead(provider: LocalProvider) -> None:
+async def test_a_job_that_does_not_fit_now_queues_and_priority_jumps_ahead(
+    provider: LocalProvider, tmp_path: Path
+) -> None:
     big = full(provider)
-    a = await provider.create_job(request(big, "sleep 1.2"))
+    # a holds the machine until the test has looked at the queue (a fixed sleep races a busy machine).
+    gate = tmp_path / "release-a"
+    a = await provider.create_job(request(big, f"while [ ! -e {gate} ]; do sleep 0.05; done"))
     assert a.status in (JobStatus.CREATING, JobStatus.RUNNING) and a.priority == 1 and a.resource_id is None
     # Max runtime counts from the start: b waits ~1.5 s, longer than its 1.2 s limit, and still succeeds.
     b = await provider.create_job(request(big, "echo b-ran", max_runtime_minutes=0.02))
@@ -120,6 +124,7 @@ async def test_a_job_that_does_not_fit_now_queues_and_priority_jumps_ahead(provi
     queued = await messages(provider, b.job_id)
     assert any(m.startswith("queued at position 1 of 1") for m in queued)
 
+    gate.touch()
     assert (await wait_terminal(provider, a.job_id)).status == JobStatus.SUCCEEDED
     c = await wait_for(provider, c.job_id, lambda j: j.status != JobStatus.QUEUING)
     b_now = await provider.get_job(b.job_id)
@@ -197,11 +202,15 @@ async def test_two_providers_never_start_a_queued_job_twice(state_dir: Path) -> 
         assert len(await log(providers[0], job)) == 1
 
 
-def test_executor_queue_allocates_gpus_exclusively_and_fails_what_can_never_fit(state_dir: Path) -> None:
+def test_executor_queue_allocates_gpus_exclusively_and_fails_what_can_never_fit(
+    state_dir: Path, tmp_path: Path
+) -> None:
     ex = Executor(state_dir)
     cap = Capacity(cpus=64, memory_gb=256, gpus=(0, 1, 2))
     gpu1 = Resources(cpus=1, memory_gb=1, gpus=1, gpu_pool=(0, 1, 2))
-    show = "echo gpus=[$CUDA_VISIBLE_DEVICES]; sleep 0.8"
+    # The GPU holders run until the queue was checked (a fixed sleep races a busy machine).
+    gate = tmp_path / "release"
+    show = f"echo gpus=[$CUDA_VISIBLE_DEVICES]; while [ ! -e {gate} ]; do sleep 0.05; done"
     two = [PodSpec(f"two-{i}", "Worker", {}, show) for i in range(2)]
     ex.launch("two", two, grace_seconds=0.2, resources=gpu1, capacity=cap, metrics_interval=0.5)
     ex.launch("one", [("one-0", "Worker", {}, show)], grace_seconds=0.2, resources=gpu1)  # the stored capacity
@@ -213,6 +222,7 @@ def test_executor_queue_allocates_gpus_exclusively_and_fails_what_can_never_fit(
     assert waiting.reason and "GPUs free: none (of 0, 1, 2)" in waiting.reason
     assert cpu.status == "Queuing" and cpu.queue_position == 2  # strict order: behind "wait" though it fits
     assert cpu.reason and cpu.reason.endswith("; 1 job ahead of it starts first")
+    gate.touch()
     states = {run: ex.wait(run, 15) for run in ("two", "one", "wait", "cpu")}
     assert all(s.status == "Succeeded" for s in states.values()), states
     given = [p.gpus for run in ("two", "one") for p in states[run].pods]
