@@ -1,4 +1,4 @@
-"""The ``cloudjobs-mcp`` command: serve (stdio or HTTP), token, audit, demo, sandbox, config, bundle, --version."""
+"""The ``cloudjobs-mcp`` command: serve (stdio or HTTP), token, audit, demo, sandbox, config, ray, bundle, --version."""
 
 from __future__ import annotations
 
@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument(
         "--provider",
         default="local",
-        choices=["local", "pai-sandbox", "workload-sandbox", "modelarts-sandbox"],
-        help="where the demo job runs: this machine, or the pai / workload / modelarts provider against a sandbox "
-        "started for it",
+        choices=["local", "pai-sandbox", "workload-sandbox", "modelarts-sandbox", "ray"],
+        help="where the demo job runs: this machine, the pai / workload / modelarts provider against a sandbox "
+        "started for it, or a Ray cluster (CLOUDJOBS_RAY_ADDRESS, else a local one started for the demo)",
     )
     demo.add_argument("--keep", action="store_true", help="keep the demo's state directory")
     sandbox = sub.add_parser(
@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     _add_config(sub)
     bundle = sub.add_parser("bundle", help="build an MCP Bundle (.mcpb) for Claude Desktop")
     bundle.add_argument("--output", default="dist", help="folder for cloudjobs-mcp-<version>.mcpb (default: dist)")
+    ray = sub.add_parser("ray", help="a local Ray cluster for the ray provider: ray up | ray down")
+    ray.add_argument("action", choices=["up", "down"])
+    ray.add_argument("--cpus", type=int, default=2, help="CPUs the head offers to jobs (ray up)")
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -67,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         from cloudjobs_mcp.server.demo import run_demo
 
         return run_demo(provider=args.provider, keep=args.keep)
+    if args.command == "ray":
+        return _ray(args.action, args.cpus)
     if args.command == "config":
         from cloudjobs_mcp.server import clients
 
@@ -144,6 +149,27 @@ def _config_env(args: argparse.Namespace) -> dict[str, str]:
         name = name.strip().upper()
         env[name if name.startswith("CLOUDJOBS_") else f"CLOUDJOBS_{name}"] = value if sep else ""
     return env
+
+
+def _ray(action: str, cpus: int) -> int:
+    from cloudjobs_mcp.server.config import Settings
+    from cloudjobs_mcp.server.errors import ConfigurationError
+    from cloudjobs_mcp.server.providers.ray import cluster
+
+    try:
+        state_dir = Settings.from_env().state_dir
+        if action == "up":
+            head = cluster.start_head(state_dir, cpus=cpus)
+            print(f"Ray head running at {head.address} (pid {head.pid}, token auth on, usage stats off).")
+            print("Point cloudjobs-mcp at it with:\n")
+            print(cluster.settings_text(head))
+            print("Stop it with: cloudjobs-mcp ray down")
+            return 0
+        stopped = cluster.down(state_dir)
+    except ConfigurationError as exc:
+        return _fail(exc)
+    print(f"Stopped the Ray head at {stopped.address}." if stopped else "No Ray cluster started by cloudjobs-mcp here.")
+    return 0
 
 
 def _fail(message: object) -> int:

@@ -66,6 +66,8 @@ class Settings(BaseModel):
     modelarts_region: str = "cn-north-4"
     modelarts_workspace_id: str = "0"
     modelarts_bss_endpoint: str | None = None
+    # ray provider
+    ray_address: str | None = Field(default=None, description="The Ray dashboard URL, e.g. http://127.0.0.1:8265")
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=4, ge=0, le=10)
 

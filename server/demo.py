@@ -272,6 +272,27 @@ async def _modelarts_demo(state: str) -> bool:
         return ok
 
 
+def _ray_demo(state: str) -> bool:
+    """Run the demo on CLOUDJOBS_RAY_ADDRESS, or on a local Ray head started for it and stopped after."""
+    env = {**os.environ, "CLOUDJOBS_PROVIDERS": "ray", "CLOUDJOBS_STATE_DIR": str(Path(state) / "mcp")}
+    if os.environ.get("CLOUDJOBS_RAY_ADDRESS"):
+        _say("Using the Ray cluster at CLOUDJOBS_RAY_ADDRESS", f"  {os.environ['CLOUDJOBS_RAY_ADDRESS']}")
+        return anyio.run(_demo, env)
+    from cloudjobs_mcp.server.providers.ray import cluster
+
+    head = cluster.start_head(Path(state) / "mcp", cpus=2)
+    try:
+        _say(
+            "Started a local Ray head for the demo",
+            f"  {head.address}: token auth on, usage stats off; 2 CPUs, so the two workers get one each",
+        )
+        env.update(CLOUDJOBS_RAY_ADDRESS=head.address, RAY_AUTH_TOKEN=head.token())
+        return anyio.run(_demo, env)
+    finally:
+        cluster.down(Path(state) / "mcp")
+        _say("Stopped the demo's Ray head")
+
+
 def run_demo(*, provider: str = "local", keep: bool = False) -> int:
     state = tempfile.mkdtemp(prefix="cloudjobs-demo-")
     # CLOUDJOBS_PROVIDERS wins over CLOUDJOBS_PROVIDER: set both, or a user's own list would run the demo elsewhere.
@@ -283,6 +304,8 @@ def run_demo(*, provider: str = "local", keep: bool = False) -> int:
             ok = anyio.run(_workload_sandbox_demo, state)
         elif provider == "modelarts-sandbox":
             ok = anyio.run(_modelarts_demo, state)
+        elif provider == "ray":
+            ok = _ray_demo(state)
         else:
             ok = anyio.run(_demo, env)
     finally:

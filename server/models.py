@@ -62,6 +62,9 @@ class Spec(_Model):
     gpu_type: str | None = None
     gpu_memory_gb: float | None = Field(default=None, description="Memory of one GPU in GiB")
     available: bool = True
+    free_now: int | None = Field(
+        default=None, description="Workers of this spec that fit in what the cluster has unused right now (Ray)"
+    )
     price_per_hour: float | None = Field(default=None, description="On-demand price of one worker per hour")
     currency: str | None = None
     spot_stock: str | None = Field(default=None, description="Spot stock status where the platform reports it")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -139,3 +141,22 @@ async def wait_done(client: Client, job_id: str, **kw: Any) -> dict[str, Any]:
         result = await call(client, "wait_job_complete", args)
         if result["done"]:
             return result
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One real Ray head on loopback for the session (token auth on, usage stats off), stopped and checked
+    gone at the end. Its tests are all in the xdist group "ray" (``--dist loadgroup``): one pytest worker
+    runs them all against this one head. Skips where the ``ray`` command is not installed."""
+    if not (Path(sys.executable).parent / "ray").exists() and shutil.which("ray") is None:
+        pytest.skip("ray is not installed (pip install 'cloudjobs-mcp[ray]')")
+    from cloudjobs_mcp.server.providers.ray import cluster
+
+    state = tmp_path_factory.mktemp("ray-state")
+    # 127.0.0.2, not 127.0.0.1: Ray keeps it as the node IP, and a second node (127.0.0.3) can join.
+    head = cluster.start_head(state, cpus=2, node_ip="127.0.0.2", job_start_timeout=20)
+    try:
+        yield head
+    finally:
+        cluster.down(state)
+        assert not cluster.session_pids(head), "the Ray head left processes behind"

@@ -18,6 +18,7 @@ LABELS = {
     "pai": "PAI-DLC",
     "workload": "Workload platform (Primus-SaFE)",
     "modelarts": "ModelArts",
+    "ray": "Ray cluster",
 }
 
 
@@ -39,6 +40,10 @@ def create_provider(name: str, settings: Settings) -> Provider:
         from cloudjobs_mcp.server.providers.modelarts import ModelArtsProvider
 
         return ModelArtsProvider(settings)
+    if name == "ray":
+        from cloudjobs_mcp.server.providers.ray import RayProvider
+
+        return RayProvider(settings)
     from cloudjobs_mcp.server.errors import ConfigurationError
 
     raise ConfigurationError(f"unknown provider {name!r}; allowed: {', '.join(LABELS)}")

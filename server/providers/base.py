@@ -39,6 +39,17 @@ TAG_QUOTE_ID = "cloudjobs-quote"
 TAG_OWNER = "cloudjobs-owner"  # the identity that created the job (the quote's)
 
 
+def pod_layout(job_id: str, job_type: str, worker_count: int) -> list[tuple[str, str]]:
+    """``(pod_id, role)`` of each pod, in RANK order."""
+    if job_type in ("PyTorchJob", "XGBoostJob") and worker_count > 1:
+        first = [(f"{job_id}-master-0", "Master")]
+    elif job_type == "RayJob":
+        first = [(f"{job_id}-head-0", "Head")]
+    else:
+        return [(f"{job_id}-worker-{i}", "Worker") for i in range(worker_count)]
+    return first + [(f"{job_id}-worker-{i}", "Worker") for i in range(worker_count - 1)]
+
+
 @runtime_checkable
 class Provider(Protocol):
     name: str

@@ -89,7 +89,7 @@ from cloudjobs_mcp.server.models import (
     WorkloadInfo,
 )
 from cloudjobs_mcp.server.pricing import PriceTable
-from cloudjobs_mcp.server.providers.base import TemplateBackend
+from cloudjobs_mcp.server.providers.base import TemplateBackend, pod_layout
 from cloudjobs_mcp.server.providers.local.executor import (
     DEFAULT_PRIORITY,
     Capacity,
@@ -193,17 +193,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def pod_layout(job_id: str, job_type: str, worker_count: int) -> list[tuple[str, str]]:
-    """``(pod_id, role)`` of each pod, in RANK order."""
-    if job_type in ("PyTorchJob", "XGBoostJob") and worker_count > 1:
-        first = [(f"{job_id}-master-0", "Master")]
-    elif job_type == "RayJob":
-        first = [(f"{job_id}-head-0", "Head")]
-    else:
-        return [(f"{job_id}-worker-{i}", "Worker") for i in range(worker_count)]
-    return first + [(f"{job_id}-worker-{i}", "Worker") for i in range(worker_count - 1)]
 
 
 def _host_python_note() -> str:
