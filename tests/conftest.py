@@ -154,7 +154,7 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     state = tmp_path_factory.mktemp("ray-state")
     # 127.0.0.2, not 127.0.0.1: Ray keeps it as the node IP, and a second node (127.0.0.3) can join.
-    head = cluster.start_head(state, cpus=2, node_ip="127.0.0.2", job_start_timeout=20)
+    head = cluster.start_head(state, cpus=2, node_ip="127.0.0.2", job_start_timeout=300)
     try:
         yield head
     finally:
