@@ -21,8 +21,9 @@ from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.identity import SCOPES
 from cloudjobs_mcp.server.providers.base import Provider
+from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.server.ui import extension as views
-from cloudjobs_mcp.tools import audit, cleanup, cost, jobs, logs, observe, pools, specs, team, watch
+from cloudjobs_mcp.tools import audit, cleanup, cost, jobs, logs, observe, pools, specs, team, toolsets, watch
 from cloudjobs_mcp.tools import providers as provider_tools
 
 INSTRUCTIONS = """\
@@ -40,7 +41,7 @@ def build_server(
     providers: Mapping[str, Provider] | None = None,
     *,
     http_url: str | None = None,
-) -> MCPServer:
+) -> CloudJobsServer:
     """The server for ``settings`` (default: from the environment); ``provider`` replaces the configured one,
     ``providers`` the enabled providers of those names.
 
@@ -52,11 +53,11 @@ def build_server(
     verifier = build_auth(settings, http_url) if http_url else None
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer) -> AsyncIterator[Engine]:
+    async def lifespan(_: CloudJobsServer) -> AsyncIterator[Engine]:
         async with Engine.open(settings, provider, providers) as engine:
             yield engine
 
-    mcp = MCPServer(
+    mcp = CloudJobsServer(
         "cloudjobs-mcp",
         title="cloudjobs-mcp",
         version=__version__,
@@ -65,10 +66,12 @@ def build_server(
         token_verifier=verifier[0] if verifier else None,
         auth=verifier[1] if verifier else None,
         extensions=[views(settings)],  # MCP Apps: the job and comparison views (hosts without it ignore them)
+        toolsets=settings.toolsets,
+        unlisted_args=("provider",) if len(settings.providers) == 1 and not providers else (),
     )
     # The audit trail is outermost, so it records calls the scope check refused too.
     mcp.middleware.extend([AuditTrail(mcp, AuditLog(settings.state_dir)), ToolAccess(mcp)])
-    for family in (provider_tools, specs, cost, jobs, watch, logs, observe, team, pools, cleanup, audit):
+    for family in (provider_tools, specs, cost, jobs, watch, logs, observe, team, pools, cleanup, audit, toolsets):
         family.register(mcp, settings)
     prompts.register(mcp)
     logging.getLogger("cloudjobs").debug("server built for providers %s", ", ".join(settings.providers))

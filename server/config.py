@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 
 from cloudjobs_mcp.server.errors import ConfigurationError
 from cloudjobs_mcp.server.providers import LABELS
+from cloudjobs_mcp.server.toolsets import default_toolsets, parse_toolsets
 
 PREFIX = "CLOUDJOBS_"
 PROVIDERS = tuple(LABELS)  # one registry of provider names: server/providers/__init__.py
@@ -40,6 +41,7 @@ class Settings(BaseModel):
     http_public_url: str | None = Field(default=None, description="The server's URL as clients reach it (a proxy)")
     budgets_file: Path | None = Field(default=None, description="Budgets per identity (JSON)")
     view_refresh_seconds: float = Field(default=5.0, ge=0.2, le=3600, description="Job view refresh while it runs")
+    toolsets: tuple[str, ...] = Field(default=(), description="Listed toolsets; default core, observe (+providers)")
     # local provider
     local_price_per_hour: float = Field(default=0.0, ge=0)
     local_currency: str = "CNY"
@@ -97,6 +99,8 @@ class Settings(BaseModel):
             self.provider = self.providers[0]
         else:
             self.providers = (self.provider,)
+        if not self.toolsets:
+            self.toolsets = default_toolsets(len(self.providers))
         return self
 
     @field_validator("workload_api_prefix")
@@ -106,6 +110,11 @@ class Settings(BaseModel):
         if v == "/" or any(c.isspace() or c in "?#" for c in v):
             raise ValueError("must be a path such as /api/v1 (the platform's code) or /api/custom (the seed)")
         return v
+
+    @field_validator("toolsets", mode="before")
+    @classmethod
+    def _known_toolsets(cls, v: Any) -> tuple[str, ...]:
+        return parse_toolsets(v) if v else ()
 
     @field_validator("pai_network")
     @classmethod

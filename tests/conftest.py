@@ -56,7 +56,8 @@ def settings(state_dir: Path, tmp_path: Path) -> Settings:
 
 
 def make_settings(tmp_path, **overrides: Any) -> Settings:
-    base: dict[str, Any] = {"state_dir": tmp_path / "state", "local_stop_grace_seconds": 1.0}
+    """Test settings: every toolset on (test_toolsets.py covers the default set)."""
+    base: dict[str, Any] = {"state_dir": tmp_path / "state", "local_stop_grace_seconds": 1.0, "toolsets": "all"}
     base.update(overrides)
     return Settings.from_env({}, **base)
 

@@ -33,7 +33,7 @@ CPU_IMAGE = "dsw-registry.cn-hangzhou.cr.aliyuncs.com/pai/pytorch:2.1-cpu-py310-
 
 
 def settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"provider": "pai", "region": "cn-hangzhou", "max_retries": 3}
+    values: dict[str, Any] = {"provider": "pai", "region": "cn-hangzhou", "max_retries": 3, "toolsets": "all"}
     values.update(overrides)
     return Settings(**values)
 

@@ -60,6 +60,7 @@ def pai_settings(sandbox: RunningSandbox, tmp_path: Path, **overrides: Any) -> S
         "state_dir": tmp_path / "mcp-state",
         "max_retries": 4,
         "http_timeout_seconds": 10.0,
+        "toolsets": "all",
     }
     values.update(overrides)
     return Settings.from_env({}, **values)

@@ -23,6 +23,7 @@ from jsonschema import Draft7Validator, FormatChecker
 from mcp import Client, StdioServerParameters
 
 from cloudjobs_mcp.server import __version__
+from cloudjobs_mcp.server.toolsets import DEFAULT as DEFAULT_TOOLSETS
 from tests.conftest import connect
 
 pytestmark = pytest.mark.anyio
@@ -71,7 +72,8 @@ def test_user_config_asks_for_provider_region_budgets_and_keeps_keys_secret(bund
 
 async def test_the_listed_tools_and_prompts_are_the_servers(bundle, settings):
     doc = _manifest(bundle)
-    async with connect(settings) as client:
+    default = settings.model_copy(update={"toolsets": DEFAULT_TOOLSETS})  # what a host sees
+    async with connect(default) as client:
         tools = [{"name": t.name, "description": t.description} for t in (await client.list_tools()).tools]
         prompts = (await client.list_prompts()).prompts
     assert doc["tools"] == tools and doc["tools_generated"] is False

@@ -69,7 +69,8 @@ async def test_a_dlc_job_template_with_constraints(tmp_path):
         missing = await call_error(client, "create_training_job", {"template_id": tid, "quote_id": q["quote_id"]})
         assert "$.hyperparameters.lr" in missing.lower()
         args = {"template_id": tid, "quote_id": q["quote_id"], "hyperparameters": {"lr": "0.01"}}
-        job = (await call(client, "create_training_job", args))["job"]
+        created = (await call(client, "create_training_job", args))["job"]
+        job = await call(client, "get_job", {"job_id": created["job_id"]})
         assert job["hyperparameters"] == {"lr": "0.01"}
         assert (await wait(client, job["job_id"]))["outcome"] == "succeeded"
         logs = await call(client, "get_job_logs", {"job_id": job["job_id"]})
@@ -121,7 +122,9 @@ async def test_training_job_outputs_through_the_read_tools(tmp_path):
         assert train_id not in [j["job_id"] for j in (await call(client, "list_jobs", {}))["jobs"]]
         labeled = await call(client, "label_job", {"job_id": train_id, "labels": {"stage": "eval"}})
         assert labeled["tags"]["stage"] == "eval"
-        assert "stage" not in (await call(client, "unlabel_job", {"job_id": train_id, "keys": ["stage"]}))["tags"]
+        assert "stage" not in (await call(client, "unlabel_job", {"job_id": train_id, "keys": ["stage"]})).get(
+            "tags", {}
+        )
         q = await quote(client, SPEC)
         dlc_job = (await call(client, "create_training_job", create_args(SPEC, q["quote_id"], "echo x")))["job"]
         dlc = await call(client, "list_output_models", {"job_id": dlc_job["job_id"]})

@@ -64,7 +64,7 @@ async def test_stall_diagnosis_once_and_a_throttling_storm_during_the_wait(tmp_p
         sb.faults.throttle(6, retry_after_ms=20)
         first = await call(client, "wait_job_complete", {"job_id": job_id, "interval": 0.1, "max_wait_seconds": 1.2})
         done = await call(client, "wait_job_complete", {"job_id": job_id, "interval": 0.1, "max_wait_seconds": 20})
-        stalls = [r["stall"] for r in (first, done) if r["stall"]]
+        stalls = [r["stall"] for r in (first, done) if "stall" in r]
         assert len(stalls) == 1 and stalls[0]["status"].startswith("Running")
         assert done["outcome"] == "succeeded"
 

@@ -57,14 +57,14 @@ async def test_stall_diagnosis_is_included_exactly_once(settings):
         job_id = await launch(client, "echo started-and-waiting; sleep 3")
         args = {"job_id": job_id, "interval": 0.1, "max_wait_seconds": 1.0}
         first = await call(client, "wait_job_complete", args)
-        assert first["done"] is False and first["stall"] is not None
+        assert first["done"] is False and "stall" in first
         assert first["stall"]["status"].startswith("Running") and first["stall"]["unchanged_seconds"] >= 0.4
         assert "started-and-waiting" in first["stall"]["log_tail"]
         assert any("started" in e for e in first["stall"]["events"])
         second = await call(client, "wait_job_complete", args)
-        assert second["stall"] is None  # same status: not diagnosed again
+        assert "stall" not in second  # same status: not diagnosed again
         final = await wait_done(client, job_id)
-        assert final["outcome"] == "succeeded" and final["stall"] is None
+        assert final["outcome"] == "succeeded" and "stall" not in final
 
 
 async def test_status_changes_are_logged_to_the_client(settings):

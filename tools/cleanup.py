@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from mcp.server import MCPServer
 from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, Resolve
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
@@ -14,6 +13,7 @@ from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import CloudJobsError, Forbidden
 from cloudjobs_mcp.server.identity import SCOPE_ADMIN
 from cloudjobs_mcp.server.models import Job, JobStatus, utcnow
+from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.server.watch import until_terminal
 from cloudjobs_mcp.tools._common import ProviderArg, caller_of, engine_of, tool_errors
 
@@ -96,11 +96,12 @@ async def confirm_delete(
     return Elicit(f"Delete {len(candidates)} jobs: {shown}{more}? Running ones are stopped first.", ConfirmDelete)
 
 
-def register(mcp: MCPServer, settings: Settings) -> None:
+def register(mcp: CloudJobsServer, settings: Settings) -> None:
     if settings.read_only:
         return
 
     @mcp.tool(
+        toolset="core",
         title="Clean up jobs",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True),
     )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.models import JobType, Quote
+from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.tools._common import ProviderArg, caller_of, engine_of, tool_errors
 
 
@@ -18,8 +18,9 @@ class QuoteResult(Quote):
     next_step: str
 
 
-def register(mcp: MCPServer, settings: Settings) -> None:
+def register(mcp: CloudJobsServer, settings: Settings) -> None:
     @mcp.tool(
+        toolset="core",
         title="Estimate cost (quote)",
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=False, open_world_hint=True),
     )

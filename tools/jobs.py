@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from mcp.server import MCPServer
 from mcp.server.mcpserver import (
     AcceptedElicitation,
     Context,
@@ -20,10 +20,12 @@ from cloudjobs_mcp.server.errors import GateRefused
 from cloudjobs_mcp.server.gate import Confirmation, cost_summary, money
 from cloudjobs_mcp.server.job_cost import JobCost, job_cost
 from cloudjobs_mcp.server.models import Job, JobRequest, JobStatus, JobType, MetricDefinition
+from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.server.ui import JOB_LINK
 from cloudjobs_mcp.tools._common import ProviderArg, caller_of, engine_of, tool_errors
 
 MAX_PODS_SHOWN = 32
+SUMMARY_REASON_CHARS = 200
 
 
 class ConfirmLaunch(BaseModel):
@@ -46,8 +48,38 @@ class JobDetail(JobView):
     cost: JobCost | None = Field(default=None, description="Cost so far vs the quote; None without a quote here")
 
 
+class JobSummary(BaseModel):
+    """A job in a listing or an action's answer: what tells jobs apart (get_job has pods, image, command)."""
+
+    job_id: str
+    name: str
+    provider: str
+    status: JobStatus
+    raw_status: str
+    ecs_spec: str | None = None
+    worker_count: int | None = None
+    created_at: datetime | None = None
+    duration_seconds: float | None = None
+    max_runtime_minutes: float | None = None
+    reason: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    spot: bool | None = None
+
+
+def summary(job: Job) -> JobSummary:
+    reason = job.reason
+    if reason and len(reason) > SUMMARY_REASON_CHARS:
+        reason = reason[: SUMMARY_REASON_CHARS - 1] + "…"
+    return JobSummary(
+        job_id=job.job_id, name=job.name, provider=job.provider, status=job.status, raw_status=job.raw_status,
+        ecs_spec=job.ecs_spec, worker_count=job.worker_count, created_at=job.created_at,
+        duration_seconds=job.duration_seconds, max_runtime_minutes=job.max_runtime_minutes, reason=reason,
+        tags=job.tags, spot=job.spot or None,
+    )  # fmt: skip
+
+
 class CreateResult(BaseModel):
-    job: JobView
+    job: JobSummary
     quote_id: str
     reused: bool = Field(description="True when this quote had already created this job: no new job was made")
     confirmation: str = Field(description="How the cost was confirmed: elicited (the server asked) or argument")
@@ -55,7 +87,7 @@ class CreateResult(BaseModel):
 
 
 class JobList(BaseModel):
-    jobs: list[JobView]
+    jobs: list[JobSummary]
     count: int
     truncated: bool
     unavailable: dict[str, str] = Field(default_factory=dict, description="Providers that failed, and why")
@@ -149,12 +181,13 @@ async def confirm_launch(
     )
 
 
-def register(mcp: MCPServer, settings: Settings) -> None:
+def register(mcp: CloudJobsServer, settings: Settings) -> None:
     writable = not settings.read_only
 
     if writable:
 
         @mcp.tool(
+            toolset="core",
             title="Create a training job",
             annotations=ToolAnnotations(
                 read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
@@ -221,7 +254,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
                 outcome = await engine.create(request, quote_id, how, provider, caller=caller_of(ctx))
             job = outcome.job
             return CreateResult(
-                job=view(job),
+                job=summary(job),
                 quote_id=outcome.quote.quote_id,
                 reused=outcome.reused,
                 confirmation="reused" if outcome.reused else str(how),
@@ -233,7 +266,12 @@ def register(mcp: MCPServer, settings: Settings) -> None:
                 + f"Call wait_job_complete(job_id={job.job_id!r}) to follow it, then get_job_logs.",
             )
 
-    @mcp.tool(title="Get a job", annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True), meta=JOB_LINK)
+    @mcp.tool(
+        toolset="core",
+        title="Get a job",
+        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),
+        meta=JOB_LINK,
+    )
     async def get_job(ctx: Context[Any, Any], job_id: str, provider: ProviderArg = None) -> JobDetail:
         """Get one job's current status (normalized and the platform's raw status), pods, times, reason,
         max runtime and cost so far against its quote. Use wait_job_complete to wait for it to finish."""
@@ -242,7 +280,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             job = await engine.get(job_id, provider)
         return JobDetail(**view(job).model_dump(), cost=job_cost(job, engine.gate.quote_of_job(job.job_id)))
 
-    @mcp.tool(title="List jobs", annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True))
+    @mcp.tool(toolset="core", title="List jobs", annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True))
     async def list_jobs(
         ctx: Context[Any, Any],
         status: JobStatus | None = Field(default=None, description="Only jobs in this status"),
@@ -256,8 +294,9 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         provider: ProviderArg = None,
     ) -> JobList:
         """List jobs newest first, optionally by status and labels; without `provider`, every enabled
-        provider's, each naming its provider (one that fails is named in `unavailable`). Returns at most
-        `limit` jobs (pods omitted: call get_job for one job's pods; compare_jobs puts runs side by side)."""
+        provider's (one that fails is named in `unavailable`). Returns at most `limit` jobs, each with what
+        tells it apart (status, spec, workers, times, reason, labels): get_job has one job's pods, image and
+        command; compare_jobs puts runs side by side."""
         with tool_errors():
             listing = await engine_of(ctx).list(
                 status,
@@ -269,23 +308,25 @@ def register(mcp: MCPServer, settings: Settings) -> None:
                 provider=provider,
             )
         jobs = listing.jobs
-        shown = [view(j.model_copy(update={"pods": []})) for j in jobs[:limit]]
+        shown = [summary(j) for j in jobs[:limit]]
         return JobList(jobs=shown, count=len(shown), truncated=len(jobs) > limit, unavailable=listing.failures)
 
     if not writable:
         return
 
     @mcp.tool(
+        toolset="core",
         title="Stop a job",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True),
     )
-    async def stop_job(ctx: Context[Any, Any], job_id: str, provider: ProviderArg = None) -> JobView:
+    async def stop_job(ctx: Context[Any, Any], job_id: str, provider: ProviderArg = None) -> JobSummary:
         """Stop a running or queued job (billing stops with it). Stopping a finished job changes nothing.
         Returns the job; its status becomes Stopping, then Stopped."""
         with tool_errors():
-            return view(await engine_of(ctx).stop(job_id, provider, caller=caller_of(ctx)))
+            return summary(await engine_of(ctx).stop(job_id, provider, caller=caller_of(ctx)))
 
     @mcp.tool(
+        toolset="core",
         title="Delete a job",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True),
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.types import ToolAnnotations
@@ -15,11 +14,13 @@ from cloudjobs_mcp.server import logs
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import CloudJobsError
 from cloudjobs_mcp.server.logs import JobLogs
+from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.tools._common import ProviderArg, engine_of, tool_errors
 
 
-def register(mcp: MCPServer, settings: Settings) -> None:
+def register(mcp: CloudJobsServer, settings: Settings) -> None:
     @mcp.tool(
+        toolset="core",
         title="Read a job's logs",
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True),
     )

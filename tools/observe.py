@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
@@ -18,6 +17,7 @@ from cloudjobs_mcp.server.engine import check_job_id
 from cloudjobs_mcp.server.metrics import JobMetrics, MetricDefinition
 from cloudjobs_mcp.server.models import Event, MetricKind, SanityCheckResult, WorkloadInfo
 from cloudjobs_mcp.server.redact import mask
+from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.server.ui import JOB_LINK
 from cloudjobs_mcp.server.untrusted import untrusted_field
 from cloudjobs_mcp.server.verdict import Diagnosis
@@ -42,8 +42,8 @@ class SanityChecks(BaseModel):
     untrusted: str = untrusted_field()
 
 
-def register(mcp: MCPServer, settings: Settings) -> None:
-    @mcp.tool(title="Get a job's events", annotations=READ)
+def register(mcp: CloudJobsServer, settings: Settings) -> None:
+    @mcp.tool(toolset="observe", title="Get a job's events", annotations=READ)
     async def get_job_events(
         ctx: Context[Any, Any],
         job_id: str,
@@ -68,7 +68,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         shown = [e.model_copy(update={"message": mask(e.message, known)[:500]}) for e in events[-limit:]]
         return EventList(job_id=job_id, events=shown, total=len(events), truncated=len(events) > limit)
 
-    @mcp.tool(title="Get a job's metrics", annotations=READ, meta=JOB_LINK)
+    @mcp.tool(toolset="observe", title="Get a job's metrics", annotations=READ, meta=JOB_LINK)
     async def get_job_metrics(
         ctx: Context[Any, Any],
         job_id: str,
@@ -105,7 +105,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         title = f"{job_id} ({result.status.value})"
         return await with_plot(result, title, pictures.panels(values), size)
 
-    @mcp.tool(title="Diagnose a job", annotations=READ, meta=JOB_LINK)
+    @mcp.tool(toolset="observe", title="Diagnose a job", annotations=READ, meta=JOB_LINK)
     async def diagnose_job(ctx: Context[Any, Any], job_id: str, provider: ProviderArg = None) -> Diagnosis:
         """One call that finds out what is wrong with a job: gathers its status and reason, the
         platform's error info, events, sanity-check results, the error block from the failing pod's log
@@ -116,7 +116,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         with tool_errors():
             return await verdict.diagnose(engine_of(ctx), check_job_id(job_id), provider)
 
-    @mcp.tool(title="Queue position and quota", annotations=READ)
+    @mcp.tool(toolset="observe", title="Queue position and quota", annotations=READ)
     async def get_workload_info(ctx: Context[Any, Any], job_id: str, provider: ProviderArg = None) -> WorkloadInfo:
         """Where a job stands in the scheduler: status, priority, whether it is scheduled, its position in
         the queue, its quota and queue, when it was enqueued. A job on public pay-as-you-go resources says
@@ -125,7 +125,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             chosen, job_id = await engine_of(ctx).route(job_id, provider)
             return await chosen.workload_info(job_id)
 
-    @mcp.tool(title="Sanity-check results", annotations=READ)
+    @mcp.tool(toolset="observe", title="Sanity-check results", annotations=READ)
     async def get_sanity_check_results(
         ctx: Context[Any, Any], job_id: str, provider: ProviderArg = None
     ) -> SanityChecks:

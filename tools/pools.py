@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
@@ -14,6 +13,7 @@ from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.errors import InvalidRequest
 from cloudjobs_mcp.server.models import Pool, PoolWorkloadPage
 from cloudjobs_mcp.server.providers.base import PoolProvider
+from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.tools._common import ProviderArg, engine_of, tool_errors
 
 READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
@@ -44,8 +44,8 @@ def pool_provider(engine: Engine, name: str | None) -> PoolProvider:
     return provider
 
 
-def register(mcp: MCPServer, settings: Settings) -> None:
-    @mcp.tool(title="List dedicated resource pools", annotations=READ)
+def register(mcp: CloudJobsServer, settings: Settings) -> None:
+    @mcp.tool(toolset="pools", title="List dedicated resource pools", annotations=READ)
     async def list_pools(ctx: Context[Any, Any], provider: ProviderArg = None) -> PoolList:
         """The account's dedicated resource pools (ModelArts): each pool's id (pass it as pool_name to
         list_pool_workloads, or as resource_id when creating a job on it), phase, enabled job types, nodes by
@@ -61,7 +61,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         )
         return PoolList(provider=chosen.name, pools=pools, note=note)
 
-    @mcp.tool(title="Jobs on a dedicated pool", annotations=READ)
+    @mcp.tool(toolset="pools", title="Jobs on a dedicated pool", annotations=READ)
     async def list_pool_workloads(
         ctx: Context[Any, Any],
         pool_name: str = Field(description="The pool's id (metadata.name) from list_pools"),

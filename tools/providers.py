@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
@@ -12,6 +11,7 @@ from pydantic import BaseModel, Field
 from cloudjobs_mcp.server import offers
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.offers import OfferComparison, ProviderState
+from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.tools._common import ProviderArg, engine_of, tool_errors
 
 
@@ -19,8 +19,12 @@ class ProviderList(BaseModel):
     providers: list[ProviderState]
 
 
-def register(mcp: MCPServer, settings: Settings) -> None:
-    @mcp.tool(title="List providers", annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True))
+def register(mcp: CloudJobsServer, settings: Settings) -> None:
+    @mcp.tool(
+        toolset="providers",
+        title="List providers",
+        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),
+    )
     async def list_providers(ctx: Context[Any, Any]) -> ProviderList:
         """The enabled providers (clouds, or this machine): label, region, currency, where credentials were
         found (never a value) and whether the API answered a quick live probe. The default one serves calls
@@ -28,7 +32,11 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         with tool_errors():
             return ProviderList(providers=await offers.provider_states(engine_of(ctx)))
 
-    @mcp.tool(title="Compare offers", annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True))
+    @mcp.tool(
+        toolset="providers",
+        title="Compare offers",
+        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),
+    )
     async def compare_offers(
         ctx: Context[Any, Any],
         estimated_minutes: float = Field(gt=0, description="Expected runtime in minutes"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
@@ -12,6 +11,7 @@ from pydantic import BaseModel, Field
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.models import Accelerator, Image
 from cloudjobs_mcp.server.offers import SpecRow, priced_rows
+from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.tools._common import ProviderArg, engine_of, tool_errors
 
 SortKey = Literal["CPU", "GPU", "Memory", "Price"]
@@ -34,8 +34,9 @@ class SpecList(BaseModel):
     hint: str
 
 
-def register(mcp: MCPServer, settings: Settings) -> None:
+def register(mcp: CloudJobsServer, settings: Settings) -> None:
     @mcp.tool(
+        toolset="core",
         title="List machine specs",
         annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),
     )
@@ -85,6 +86,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         )
 
     @mcp.tool(
+        toolset="core",
         title="Resolve the container image",
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True),
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import anyio
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
@@ -18,16 +17,17 @@ from cloudjobs_mcp.server.errors import CloudJobsError, InvalidRequest
 from cloudjobs_mcp.server.job_cost import job_cost
 from cloudjobs_mcp.server.metrics import DEFAULT_DEFINITIONS, compile_definitions, downsample, parse_training_metrics
 from cloudjobs_mcp.server.models import JobTemplate, OutputModels, TemplateConfig, TemplateConstraint
+from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.server.ui import COMPARE_LINK
 from cloudjobs_mcp.tools._common import ProviderArg, caller_of, engine_of, tool_errors, with_plot
-from cloudjobs_mcp.tools.jobs import JobView, view
+from cloudjobs_mcp.tools.jobs import JobSummary, summary
 
 READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 MAX_COMPARE = 10
 
 
-class Unlabeled(JobView):
+class Unlabeled(JobSummary):
     not_found: list[str] = Field(default_factory=list, description="Keys the job did not carry: nothing removed")
     note: str | None = None
 
@@ -65,20 +65,20 @@ class ComparisonTable(BaseModel):
     note: str
 
 
-def register(mcp: MCPServer, settings: Settings) -> None:
+def register(mcp: CloudJobsServer, settings: Settings) -> None:
     writable = not settings.read_only
     if writable:
 
-        @mcp.tool(title="Label a job", annotations=WRITE)
+        @mcp.tool(toolset="team", title="Label a job", annotations=WRITE)
         async def label_job(
             ctx: Context[Any, Any], job_id: str, labels: dict[str, str], provider: ProviderArg = None
-        ) -> JobView:
+        ) -> JobSummary:
             """Add or change labels (key → value) on a job, e.g. {"experiment": "lr-sweep"}; list_jobs can
             filter by them. The server's own labels (cloudjobs-*) cannot be changed."""
             with tool_errors():
-                return view(await engine_of(ctx).set_labels(job_id, labels, provider, caller=caller_of(ctx)))
+                return summary(await engine_of(ctx).set_labels(job_id, labels, provider, caller=caller_of(ctx)))
 
-        @mcp.tool(title="Remove labels from a job", annotations=WRITE)
+        @mcp.tool(toolset="team", title="Remove labels from a job", annotations=WRITE)
         async def unlabel_job(
             ctx: Context[Any, Any], job_id: str, keys: list[str], provider: ProviderArg = None
         ) -> Unlabeled:
@@ -88,9 +88,9 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             with tool_errors():
                 job, absent = await engine_of(ctx).remove_labels(job_id, keys, provider, caller=caller_of(ctx))
             note = "; ".join(f'label "{k}" not found' for k in absent) + "." if absent else None
-            return Unlabeled(**view(job).model_dump(), not_found=[*absent], note=note)
+            return Unlabeled(**summary(job).model_dump(), not_found=[*absent], note=note)
 
-        @mcp.tool(title="Save a job template", annotations=WRITE)
+        @mcp.tool(toolset="templates", title="Save a job template", annotations=WRITE)
         async def save_job_template(
             ctx: Context[Any, Any],
             name: str = Field(description="Template name; saving an existing name makes a new version"),
@@ -130,6 +130,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
                 return await backend.update(existing.template_id, merged, rules, description)
 
         @mcp.tool(
+            toolset="templates",
             title="Delete a job template",
             annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True),
         )
@@ -140,7 +141,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
                 await engine_of(ctx).templates(provider).delete(template_id)
             return f"Deleted template {template_id}."
 
-        @mcp.tool(title="Set a template's default version", annotations=WRITE)
+        @mcp.tool(toolset="templates", title="Set a template's default version", annotations=WRITE)
         async def set_default_template_version(
             ctx: Context[Any, Any], template_id: str, version: int, provider: ProviderArg = None
         ) -> JobTemplate:
@@ -149,14 +150,14 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             with tool_errors():
                 return await engine_of(ctx).templates(provider).set_default_version(template_id, version)
 
-    @mcp.tool(title="List job templates", annotations=READ)
+    @mcp.tool(toolset="templates", title="List job templates", annotations=READ)
     async def list_job_templates(ctx: Context[Any, Any], provider: ProviderArg = None) -> TemplateList:
         """The saved job templates, each at its default version, with its config and constraints."""
         with tool_errors():
             backend = engine_of(ctx).templates(provider)
             return TemplateList(templates=(await backend.list())[:50], source=backend.source)
 
-    @mcp.tool(title="Get a job template", annotations=READ)
+    @mcp.tool(toolset="templates", title="Get a job template", annotations=READ)
     async def get_job_template(
         ctx: Context[Any, Any], template_id: str, version: int | None = None, provider: ProviderArg = None
     ) -> JobTemplate:
@@ -165,7 +166,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
         with tool_errors():
             return await engine_of(ctx).templates(provider).get(template_id, version)
 
-    @mcp.tool(title="Spot price history", annotations=READ)
+    @mcp.tool(toolset="team", title="Spot price history", annotations=READ)
     async def get_spot_price_history(
         ctx: Context[Any, Any],
         instance_type: str,
@@ -194,7 +195,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             else "No spot price was reported for this instance type in that window.",
         )
 
-    @mcp.tool(title="List a job's output models", annotations=READ)
+    @mcp.tool(toolset="team", title="List a job's output models", annotations=READ)
     async def list_output_models(ctx: Context[Any, Any], job_id: str, provider: ProviderArg = None) -> OutputModels:
         """What a job produced: its output models or files with sizes and paths (local: the files it
         wrote to $CLOUDJOBS_OUTPUT_DIR; PaiStudio: its output models; DLC: where outputs go)."""
@@ -202,7 +203,7 @@ def register(mcp: MCPServer, settings: Settings) -> None:
             chosen, job_id = await engine_of(ctx).route(job_id, provider)
             return await chosen.output_models(job_id)
 
-    @mcp.tool(title="Compare jobs", annotations=READ, meta=COMPARE_LINK)
+    @mcp.tool(toolset="team", title="Compare jobs", annotations=READ, meta=COMPARE_LINK)
     async def compare_jobs(
         ctx: Context[Any, Any],
         job_ids: list[str],

@@ -5,13 +5,13 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from cloudjobs_mcp.server import watch
 from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.server.ui import JOB_LINK
 from cloudjobs_mcp.server.watch import Limits, WaitResult
 from cloudjobs_mcp.tools._common import ProviderArg, caller_of, engine_of, tool_errors
@@ -19,8 +19,9 @@ from cloudjobs_mcp.tools._common import ProviderArg, caller_of, engine_of, tool_
 DEFAULT_MAX_WAIT = 45.0  # below the 60 s request timeout many MCP clients use
 
 
-def register(mcp: MCPServer, settings: Settings) -> None:
+def register(mcp: CloudJobsServer, settings: Settings) -> None:
     @mcp.tool(
+        toolset="core",
         title="Wait for a job to finish",
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True
