@@ -100,7 +100,7 @@ class Settings(BaseModel):
         else:
             self.providers = (self.provider,)
         if not self.toolsets:
-            self.toolsets = default_toolsets(len(self.providers))
+            self.toolsets = default_toolsets(self.providers)
         return self
 
     @field_validator("workload_api_prefix")

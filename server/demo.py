@@ -126,13 +126,13 @@ async def _demo(env: dict[str, str], *, prices: bool = False, pools: bool = Fals
         )
         if pools:
             listed = _data(await client.call_tool("list_pools", {}))
-            rows = [f"  {p['pool_id']}: {p['phase']}, {', '.join(p['scopes'])}" for p in listed["pools"]]
-            _say("4b. list_pools", "\n".join(rows) + "\n  " + listed["note"])
+            rows = [f"  {p['pool_id']}: {p['phase']}, {', '.join(p.get('scopes', []))}" for p in listed["pools"]]
+            _say("4b. list_pools", "\n".join(rows) + "\n  " + listed.get("note", ""))
             pool = next(p["pool_id"] for p in listed["pools"] if p["usable_for_training"])
             page = _data(await client.call_tool("list_pool_workloads", {"pool_name": pool}))
             rows = [
                 f"  {w['job_name']} ({w['workload_type']}): {w['status']}"
-                + (f", position {w['queue_position']}" if w["queue_position"] else "")
+                + (f", position {w['queue_position']}" if w.get("queue_position") else "")
                 for w in page["workloads"]
             ]
             _say(f"4c. list_pool_workloads {pool}", "\n".join(rows) or "  (none)")
@@ -154,7 +154,8 @@ async def _demo(env: dict[str, str], *, prices: bool = False, pools: bool = Fals
         print(f"  -> {waited['outcome']}: {waited['message']}")
 
         logs = _data(await client.call_tool("get_job_logs", {"job_id": job_id}))
-        _say("6. get_job_logs", "\n".join(f"  [{p['pod_id']}] {line}" for p in logs["pods"] for line in p["lines"]))
+        shown = [f"  [{p['pod_id']}] {line}" for p in logs.get("pods", []) for line in p.get("lines", [])]
+        _say("6. get_job_logs", "\n".join(shown))
 
         cleanup = _data(
             await client.call_tool("cleanup_jobs", {"status": "Succeeded", "delete": True, "dry_run": False})

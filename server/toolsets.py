@@ -22,8 +22,14 @@ DEFAULT: tuple[str, ...] = ("core", "observe")  # and providers, when more than 
 ALWAYS = "always"  # the toolset tool itself: listed whatever is enabled
 
 
-def default_toolsets(providers: int) -> tuple[str, ...]:
-    return (*DEFAULT, "providers") if providers > 1 else DEFAULT
+POOL_PROVIDERS = ("modelarts",)  # the providers with dedicated pools (PoolProvider)
+
+
+def default_toolsets(providers: tuple[str, ...]) -> tuple[str, ...]:
+    """core and observe; providers with several providers; pools with a provider that has them."""
+    extra = {"providers"} if len(providers) > 1 else set()
+    extra |= {"pools"} if set(providers) & set(POOL_PROVIDERS) else set()
+    return tuple(n for n in TOOLSETS if n in DEFAULT or n in extra)
 
 
 def parse_toolsets(raw: str | Iterable[str]) -> tuple[str, ...]:

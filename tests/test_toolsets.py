@@ -69,7 +69,7 @@ def test_an_unknown_toolset_is_a_clear_configuration_error(tmp_path):
     with pytest.raises(ConfigurationError) as err:
         make_settings(tmp_path, toolsets="core,billing")
     assert "CLOUDJOBS_TOOLSETS" in str(err.value) and "'billing'" in str(err.value)
-    assert "core, observe, providers, team, templates, all" in str(err.value)
+    assert "core, observe, providers, pools, team, templates, all" in str(err.value)
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
