@@ -24,6 +24,16 @@ from cloudjobs_mcp.server.sandbox.settings import AccessKey, SandboxSettings, lo
 KEYS_FILE = "sandbox-keys.json"
 
 
+def host_port(host: str, port: int) -> str:
+    """``host:port`` as a URL holds it (an IPv6 host in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def reachable_host(bound: str) -> str:
+    """Where a client reaches a socket bound to ``bound``: a wildcard bind is reached on loopback."""
+    return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(bound, bound)
+
+
 @dataclass
 class RunningSandbox:
     """A sandbox answering on ``url``; what a client needs to reach it."""
@@ -35,8 +45,7 @@ class RunningSandbox:
     @property
     def endpoint(self) -> str:
         """``host:port`` (what the official SDK's ``Config.endpoint`` takes)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return host_port(self.host, self.port)
 
     @property
     def url(self) -> str:
@@ -238,10 +247,7 @@ def run(args: argparse.Namespace) -> int:
             "on this machine",
             file=sys.stderr,
         )
-    shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(
-        args.host, args.host
-    )  # a wildcard: reach it on loopback
-    running = RunningSandbox(sandbox, shown, int(sock.getsockname()[1]))
+    running = RunningSandbox(sandbox, reachable_host(args.host), int(sock.getsockname()[1]))
     print(banner(running, show_secret=generated), flush=True)
     server = _uvicorn_server(sandbox)
     try:

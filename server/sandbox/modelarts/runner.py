@@ -13,6 +13,7 @@ from typing import Any
 from cloudjobs_mcp.server.providers.modelarts import endpoints
 from cloudjobs_mcp.server.sandbox.faults import Faults
 from cloudjobs_mcp.server.sandbox.modelarts.app import ModelArtsSandbox, load_or_create
+from cloudjobs_mcp.server.sandbox.runner import host_port, reachable_host
 from cloudjobs_mcp.server.sandbox.settings import AccessKey, SandboxSettings
 
 KEYS_FILE = "modelarts-sandbox-keys.json"
@@ -27,8 +28,7 @@ class RunningModelArts:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{host_port(self.host, self.port)}"
 
     @property
     def faults(self) -> Faults:
@@ -135,8 +135,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"cloudjobs-mcp sandbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
-    shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(args.host, args.host)
-    running = RunningModelArts(face, shown, int(sock.getsockname()[1]))
+    running = RunningModelArts(face, reachable_host(args.host), int(sock.getsockname()[1]))
     print(banner(running, show_secret=generated), flush=True)
     server = _uvicorn_server(face)
     try:

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cloudjobs_mcp.server.sandbox.runner import _bind, _uvicorn_server, default_state_dir, serve_face
+from cloudjobs_mcp.server.sandbox.runner import (
+    _bind,
+    _uvicorn_server,
+    default_state_dir,
+    host_port,
+    reachable_host,
+    serve_face,
+)
 from cloudjobs_mcp.server.sandbox.workload.app import WorkloadSandbox
 from cloudjobs_mcp.server.sandbox.workload.settings import WorkloadSandboxSettings
 
@@ -24,8 +31,7 @@ class RunningWorkloadSandbox:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{host_port(self.host, self.port)}"
 
     def env(self, *, api_key: bool = True) -> dict[str, str]:
         return self.sandbox.env(self.url, api_key=api_key)
@@ -94,8 +100,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"cloudjobs-mcp sandbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
-    shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(args.host, args.host)
-    print(banner(RunningWorkloadSandbox(sandbox, shown, int(sock.getsockname()[1]))), flush=True)
+    print(banner(RunningWorkloadSandbox(sandbox, reachable_host(args.host), int(sock.getsockname()[1]))), flush=True)
     server = _uvicorn_server(sandbox)
     try:
         server.run(sockets=[sock])
