@@ -21,6 +21,7 @@ from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.identity import SCOPES
 from cloudjobs_mcp.server.providers.base import Provider
+from cloudjobs_mcp.server.rebinding import HostGate, allowed_requests
 from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.server.ui import extension as views
 from cloudjobs_mcp.tools import audit, cleanup, cost, jobs, logs, observe, pools, specs, team, toolsets, watch
@@ -78,14 +79,16 @@ def build_server(
     return mcp
 
 
-def http_app(mcp: MCPServer, *, host: str) -> Starlette:
-    """The streamable-HTTP app of ``mcp`` bound to ``host``.
+def http_app(mcp: MCPServer, settings: Settings, *, host: str, port: int) -> Starlette:
+    """The streamable-HTTP app of ``mcp`` bound to ``host``:``port``, answering only the Host and Origin
+    headers it is reached with (server/rebinding.py).
 
     The SDK's RFC 9728 metadata lists only the scopes every request needs (``jobs:read``) as
     ``scopes_supported``; an OAuth client asks its issuer for what is listed there, so it is replaced by a
     document naming every scope this server knows (write and admin included).
     """
-    app = mcp.streamable_http_app(host=host)
+    allowed = allowed_requests(settings, host=host, port=port)
+    app = mcp.streamable_http_app(host=host, transport_security=allowed)
     auth = mcp.settings.auth
     if auth is not None and auth.resource_server_url is not None:
         (metadata,) = create_protected_resource_routes(
@@ -98,4 +101,5 @@ def http_app(mcp: MCPServer, *, host: str) -> Starlette:
         for i, route in enumerate(routes):
             if isinstance(route, Route) and route.path == metadata.path:
                 routes[i] = metadata
+    app.add_middleware(HostGate, allowed=allowed)
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import os
 import sys
@@ -177,20 +176,12 @@ def _fail(message: object) -> int:
     return 2
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _serve(*, http: bool, host: str, port: int) -> int:
     from cloudjobs_mcp.server.app import build_server, http_app
     from cloudjobs_mcp.server.auth import auth_configured
     from cloudjobs_mcp.server.config import Settings
     from cloudjobs_mcp.server.errors import ConfigurationError
+    from cloudjobs_mcp.server.rebinding import is_loopback
 
     try:
         settings = Settings.from_env()
@@ -207,7 +198,7 @@ def _serve(*, http: bool, host: str, port: int) -> int:
             )
         shown = f"[{host}]" if ":" in host else host
         url = settings.http_public_url or f"http://{shown}:{port}/mcp"
-        app = http_app(build_server(settings, http_url=url), host=host)
+        app = http_app(build_server(settings, http_url=url), settings, host=host, port=port)
     except ConfigurationError as exc:
         return _fail(exc)
     import anyio

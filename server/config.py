@@ -39,6 +39,8 @@ class Settings(BaseModel):
     oauth_jwks_url: str | None = Field(default=None, description="The issuer's JWKS; default: from its metadata")
     oauth_jwks_min_refresh_seconds: float = Field(default=60.0, ge=0, le=86_400)
     http_public_url: str | None = Field(default=None, description="The server's URL as clients reach it (a proxy)")
+    http_allowed_hosts: tuple[str, ...] = Field(default=(), description="More Host values to answer (name[:port|*])")
+    http_allowed_origins: tuple[str, ...] = Field(default=(), description="More web origins to answer")
     budgets_file: Path | None = Field(default=None, description="Budgets per identity (JSON)")
     view_refresh_seconds: float = Field(default=5.0, ge=0.2, le=3600, description="Job view refresh while it runs")
     toolsets: tuple[str, ...] = Field(default=(), description="Listed toolsets; default core, observe (+providers)")
@@ -115,6 +117,35 @@ class Settings(BaseModel):
     @classmethod
     def _known_toolsets(cls, v: Any) -> tuple[str, ...]:
         return parse_toolsets(v) if v else ()
+
+    @field_validator("http_allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, v: Any) -> Any:
+        names = [n.strip().lower() for n in v.split(",") if n.strip()] if isinstance(v, str) else v
+        if not isinstance(names, list | tuple):
+            return v
+        for name in names:
+            if "/" in name or any(c.isspace() for c in name):
+                raise ValueError(
+                    f"{name!r} is not a Host value: give a comma list of host names, each with an optional "
+                    ":port or :* (any port), e.g. cloudjobs.example.com,cloudjobs.internal:8765"
+                )
+        return tuple(names)
+
+    @field_validator("http_allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, v: Any) -> Any:
+        origins = [o.strip().lower().rstrip("/") for o in v.split(",") if o.strip()] if isinstance(v, str) else v
+        if not isinstance(origins, list | tuple):
+            return v
+        for origin in origins:
+            scheme, _, rest = origin.partition("://")
+            if scheme not in ("http", "https") or not rest or "/" in rest:
+                raise ValueError(
+                    f"{origin!r} is not a web origin: give a comma list of scheme://host[:port] (no path), "
+                    "e.g. https://console.example.com"
+                )
+        return tuple(origins)
 
     @field_validator("pai_network")
     @classmethod

@@ -31,11 +31,14 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def team_server(settings: Settings) -> AsyncIterator[str]:
-    """The server's streamable-HTTP app (auth as configured) on a free loopback port; yields its /mcp URL."""
+async def team_server(settings: Settings, *, bound_as: str = "127.0.0.1") -> AsyncIterator[str]:
+    """The server's streamable-HTTP app (auth as configured) on a free loopback port; yields its /mcp URL.
+
+    ``bound_as``: the ``--host`` the app is built for (its Host/Origin lists), while it really listens on
+    127.0.0.1 (no test ever listens elsewhere)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/mcp"
-    app = http_app(build_server(settings, http_url=url), host="127.0.0.1")
+    app = http_app(build_server(settings, http_url=url), settings, host=bound_as, port=port)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve)

@@ -15,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from cloudjobs_mcp.server.auth import TokenStore, token_hash
-from cloudjobs_mcp.server.cli import is_loopback
 from cloudjobs_mcp.server.errors import InvalidRequest
+from cloudjobs_mcp.server.rebinding import is_loopback
 from tests.conftest import call, error_text, make_settings
 from tests.team_fixtures import connect_http, free_port, running_issuer, team_server
 
