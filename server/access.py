@@ -3,7 +3,8 @@
 A tool whose ``ToolAnnotations.read_only_hint`` is False changes something (creates, stops, deletes, labels,
 saves templates, cleans up) and needs the ``jobs:write`` scope; every other tool needs ``jobs:read``, which
 the HTTP layer already demanded of every request. A tool the caller may not use is left out of
-``tools/list``, and calling it anyway is refused with a message naming the missing scope.
+``tools/list``, and calling it anyway is refused with a message naming the missing scope and how to get it
+(over HTTP the refusal comes earlier, as a 403 ``insufficient_scope`` challenge: stepup.py).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ def refusal(tool: Tool, caller: Caller) -> str | None:
     if writes(tool) and not caller.can_write:
         return (
             f"Refused: {tool.name} changes jobs and needs the {SCOPE_WRITE} scope; the token of {caller.identity!r} "
-            "has only read access. Ask the server's operator for a token with jobs:write."
+            f"has only read access. To get it: an API token with {SCOPE_WRITE} from the server's operator "
+            f"(`cloudjobs-mcp token add NAME --scopes {SCOPE_WRITE}`), or an OAuth access token issued with the "
+            f"{SCOPE_WRITE} scope (sign in again asking your identity provider for it)."
         )
     return None
 

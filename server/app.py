@@ -22,6 +22,7 @@ from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.identity import SCOPES
 from cloudjobs_mcp.server.providers.base import Provider
 from cloudjobs_mcp.server.rebinding import HostGate, allowed_requests
+from cloudjobs_mcp.server.stepup import challenge_scopes
 from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.server.ui import extension as views
 from cloudjobs_mcp.tools import audit, cleanup, cost, jobs, logs, observe, pools, specs, team, toolsets, watch
@@ -56,6 +57,7 @@ def build_server(
     @asynccontextmanager
     async def lifespan(_: CloudJobsServer) -> AsyncIterator[Engine]:
         async with Engine.open(settings, provider, providers) as engine:
+            trail.engine = engine
             yield engine
 
     mcp = CloudJobsServer(
@@ -71,7 +73,8 @@ def build_server(
         unlisted_args=("provider",) if len(settings.providers) == 1 and not providers else (),
     )
     # The audit trail is outermost, so it records calls the scope check refused too.
-    mcp.middleware.extend([AuditTrail(mcp, AuditLog(settings.state_dir)), ToolAccess(mcp)])
+    trail = AuditTrail(mcp, AuditLog(settings.state_dir))
+    mcp.middleware.extend([trail, ToolAccess(mcp)])
     for family in (provider_tools, specs, cost, jobs, watch, logs, observe, team, pools, cleanup, audit, toolsets):
         family.register(mcp, settings)
     prompts.register(mcp)
@@ -101,5 +104,6 @@ def http_app(mcp: MCPServer, settings: Settings, *, host: str, port: int) -> Sta
         for i, route in enumerate(routes):
             if isinstance(route, Route) and route.path == metadata.path:
                 routes[i] = metadata
+    challenge_scopes(app, mcp, next((m for m in mcp.middleware if isinstance(m, AuditTrail)), None))
     app.add_middleware(HostGate, allowed=allowed)
     return app

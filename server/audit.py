@@ -28,6 +28,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from pydantic import BaseModel
 
 from cloudjobs_mcp.server.access import caller_of, writes
+from cloudjobs_mcp.server.identity import Caller
 from cloudjobs_mcp.server.models import utcnow
 from cloudjobs_mcp.server.redact import MASK, mask
 
@@ -125,6 +126,7 @@ class AuditTrail:
 
     def __init__(self, mcp: MCPServer, log: AuditLog) -> None:
         self._mcp, self.log = mcp, log
+        self.engine: Any = None  # set by the lifespan: the HTTP layer's refusals (stepup.py) have no request context
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if ctx.method != "tools/call":
@@ -150,12 +152,20 @@ class AuditTrail:
         await self._write(ctx, str(name), args, out, "error" if is_error else "ok", detail)
         return result
 
+    async def refused(self, caller: Caller, tool: str, args: dict[str, Any], detail: str) -> None:
+        """A call refused before it reached the MCP layer (HTTP 403 insufficient_scope)."""
+        await self._record(caller, self.engine, tool, args, {}, "error", detail)
+
     async def _write(
         self, ctx: ServerRequestContext[Any, Any], tool: str, args: dict[str, Any], out: dict[str, Any], outcome: str,
         detail: str,
     ) -> None:  # fmt: skip
-        caller = caller_of(ctx)
-        engine = ctx.lifespan_context
+        await self._record(caller_of(ctx), ctx.lifespan_context, tool, args, out, outcome, detail)
+
+    async def _record(
+        self, caller: Caller, engine: Any, tool: str, args: dict[str, Any], out: dict[str, Any], outcome: str,
+        detail: str,
+    ) -> None:  # fmt: skip
         known: tuple[str, ...] = engine.known_secrets() if hasattr(engine, "known_secrets") else ()
         quote_id = args.get("quote_id") or out.get("quote_id")
         quote = engine.gate.peek(str(quote_id)) if quote_id and hasattr(engine, "gate") else None

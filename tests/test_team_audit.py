@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from mcp import MCPError
 
 from cloudjobs_mcp.server.audit import AUDIT_FILE, AuditLog, masked, parse_since
 from cloudjobs_mcp.server.auth import TokenStore
@@ -74,8 +75,8 @@ async def test_http_callers_are_audited_with_identity_and_client_and_read_their_
             q = await call(client, "estimate_cost", qargs(spec))
             job = await call(client, "create_training_job", create_args(spec, q["quote_id"], "true", confirmed=True))
         async with connect_http(url, viewer) as client:
-            refused = await client.call_tool("stop_job", {"job_id": job["job"]["job_id"]})
-            assert refused.is_error
+            with pytest.raises(MCPError, match="jobs:write"):  # HTTP 403 insufficient_scope, audited all the same
+                await client.call_tool("stop_job", {"job_id": job["job"]["job_id"]})
             mine = await client.read_resource("cloudjobs://audit/mine")
             viewer_lines = [json.loads(x) for x in mine.contents[0].text.splitlines()]
         async with connect_http(url, alice) as client:

@@ -13,11 +13,12 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from mcp import MCPError
 
 from cloudjobs_mcp.server.auth import TokenStore, token_hash
 from cloudjobs_mcp.server.errors import InvalidRequest
 from cloudjobs_mcp.server.rebinding import is_loopback
-from tests.conftest import call, error_text, make_settings
+from tests.conftest import call, make_settings
 from tests.team_fixtures import connect_http, free_port, running_issuer, team_server
 
 pytestmark = pytest.mark.anyio
@@ -94,15 +95,16 @@ async def test_read_only_token_sees_no_write_tool_and_cannot_create(tmp_path, st
                     client, "estimate_cost",
                     {"ecs_spec": spec, "worker_count": 1, "estimated_minutes": 1, "max_runtime_minutes": 2},
                 )  # fmt: skip
-                result = await client.call_tool(
-                    "create_training_job",
-                    {"quote_id": quote["quote_id"], "display_name": "x", "user_command": "true", "ecs_spec": spec,
-                     "worker_count": 1, "confirmed": True},
-                )  # fmt: skip
-                assert result.is_error
-                assert "jobs:write" in error_text(result) and "viewer" in error_text(result)
-                stop = await client.call_tool("stop_job", {"job_id": "local-anything"})
-                assert stop.is_error and "jobs:write" in error_text(stop)
+                # Refused over HTTP with 403 insufficient_scope (test_team_stepup.py); the client shows the reason.
+                with pytest.raises(MCPError) as refused:
+                    await client.call_tool(
+                        "create_training_job",
+                        {"quote_id": quote["quote_id"], "display_name": "x", "user_command": "true", "ecs_spec": spec,
+                         "worker_count": 1, "confirmed": True},
+                    )  # fmt: skip
+                assert "jobs:write" in str(refused.value) and "viewer" in str(refused.value)
+                with pytest.raises(MCPError, match="stop_job changes jobs and needs the jobs:write scope"):
+                    await client.call_tool("stop_job", {"job_id": "local-anything"})
         async with connect_http(url, minted["writer"]) as client:
             assert (await call(client, "list_jobs"))["count"] == 0  # nothing was created
 

@@ -106,7 +106,7 @@ async def test_a_team_server_answers_its_own_hosts_only_even_without_a_token(tmp
 
 async def test_a_server_bound_to_one_address_answers_that_address_and_not_loopback_names(tmp_path, state_dir):
     store = TokenStore(tmp_path / "tokens.json")
-    alice = store.add("alice", ["jobs:read"])
+    alice = store.add("alice", ["jobs:write"])
     settings = make_settings(tmp_path, http_tokens_file=store.path)
     async with team_server(settings, bound_as="10.20.30.40") as url:
         port = url.split(":")[2].split("/")[0]
