@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import pytest
 from mcp import Client
 
@@ -79,6 +80,7 @@ class Host:
         self.base_url = base_url
         self.console_errors: list[str] = []
         self.tool_calls: list[tuple[str, dict[str, Any]]] = []
+        self.delays: dict[str, float] = {}  # tool → seconds its proxied calls take longer (to widen a race)
 
     async def open(
         self,
@@ -120,6 +122,8 @@ class Host:
 
     async def proxy(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         self.tool_calls.append((name, arguments))
+        if self.delays.get(name):
+            await anyio.sleep(self.delays[name])
         result = await self.client.call_tool(name, arguments)
         return result.model_dump(mode="json", by_alias=True, exclude_none=True)
 

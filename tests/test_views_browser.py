@@ -101,7 +101,7 @@ async def test_job_view_follows_a_running_job_and_stops_refreshing_when_it_ends(
 
         # The host switches to dark: the view follows without reloading.
         await host.page.evaluate("c => changeContext(c)", {"theme": "dark"})
-        assert await host.frame_eval("document.documentElement.dataset.theme") == "dark"
+        await expect(view.locator("html")).to_have_attribute("data-theme", "dark")  # a message: not at once
         background = await host.frame_eval("getComputedStyle(document.body).backgroundColor")
         assert background == "rgb(23, 25, 29)"
         await host.screenshot("job-succeeded-dark")
@@ -119,6 +119,8 @@ async def test_a_failing_job_shows_its_error_block_verdict_and_next_step(state_d
 
     async with connect(settings_for(tmp_path), asker=Asker()) as client, browser_host(client) as host:
         job_id = await launch(client, falling_loss(6, 0.1, fail="batch 3 has NaN labels"))
+        # A slow diagnosis: the wait's failure and the refresh that sees it both arrive while it is pending.
+        host.delays["diagnose_job"] = 1.5
         # The view opens with wait_job_complete's arguments and follows the job while the call waits.
         view = await host.open(
             "wait_job_complete", {"job_id": job_id, "interval": 0.1, "max_wait_seconds": 30}, theme="dark"
@@ -135,7 +137,11 @@ async def test_a_failing_job_shows_its_error_block_verdict_and_next_step(state_d
         await expect(view.locator("#next-step")).to_contain_text(NEXT_STEPS["user_code"])
         await expect(view.locator('.chart[data-metric="loss"] path.line')).to_have_count(1)
         await expect(view.locator("#stop")).to_be_hidden()
-        assert len(host.calls("diagnose_job")) == 1
+        # Settled: the view stopped reading and shows diagnose_job's verdict (not only the wait's).
+        await expect(view.locator("#footer")).to_contain_text("no longer refreshes")
+        await expect(view.locator("#verdict .notice")).to_have_attribute("data-source", "diagnose_job")
+        await anyio.sleep(REFRESH * 3)
+        assert len(host.calls("diagnose_job")) == 1  # one diagnosis, however many told the view of the failure
         await host.screenshot("job-failed-dark")
 
 
