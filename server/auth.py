@@ -25,11 +25,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
-import jwt
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from pydantic import BaseModel, Field, ValidationError
@@ -38,6 +37,9 @@ from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import ConfigurationError, InvalidRequest, ProviderError
 from cloudjobs_mcp.server.http import RetryPolicy, create_client, send
 from cloudjobs_mcp.server.identity import IDENTITY_RE, LOCAL, SCOPE_READ, SCOPES, check_scopes, expand_scopes
+
+if TYPE_CHECKING:
+    import jwt  # imported where tokens are checked: with cryptography it costs every start ~35 ms and some MB
 
 log = logging.getLogger("cloudjobs.auth")
 
@@ -227,6 +229,8 @@ class JwtVerifier(TokenVerifier):
         )
 
     async def _fetch(self) -> None:
+        import jwt
+
         self._fetched_at = time.monotonic()  # a failed fetch counts too: it must not be retried on every request
         self.fetches += 1
         if self.jwks_url is None:
@@ -257,6 +261,8 @@ class JwtVerifier(TokenVerifier):
         return keys.get(kid)
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        import jwt
+
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

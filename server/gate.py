@@ -124,7 +124,9 @@ class Gate:
                     state TEXT NOT NULL DEFAULT 'open',
                     attempts INTEGER NOT NULL DEFAULT 0,
                     job_id TEXT
-                )"""
+                )""",
+                # get_job reads the quote of its job on every call
+                "CREATE INDEX IF NOT EXISTS quotes_by_job ON quotes (job_id)",
             ]
         )
 

@@ -1,14 +1,19 @@
 """A SQLite file used safely by several processes at once: the gate's quotes, the local executor's runs.
 
-Every connection runs in WAL mode with a busy timeout, every write is a short ``BEGIN IMMEDIATE``
-transaction, and connections are opened per operation (cheap for SQLite, and safe from any thread).
+Every connection runs in WAL mode with a busy timeout, and every write is a short ``BEGIN IMMEDIATE``
+transaction. Each thread of each process keeps one connection per file and reuses it between
+transactions: opening one costs ~0.3 ms, a hundred times an indexed read, and ``get_job`` reads the gate
+on every call. A transaction that starts while the thread's connection is inside another one (a nested
+call, or a coroutine that awaits inside its transaction) gets a connection of its own, closed after.
 This module imports only the standard library and ``server.errors`` so that the local supervisor
 processes, which use it, start fast.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -25,6 +30,7 @@ class Database:
     def __init__(self, path: Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
+        self._local = threading.local()
 
     def connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
@@ -33,12 +39,25 @@ class Database:
         conn.execute("PRAGMA foreign_keys = ON")
         return conn
 
+    def _lease(self) -> tuple[sqlite3.Connection, bool]:
+        """(connection, whether it is this thread's kept one) for one transaction."""
+        local = self._local
+        kept: sqlite3.Connection | None = getattr(local, "conn", None)
+        if kept is not None and local.pid == os.getpid() and not kept.in_transaction:
+            return kept, True
+        conn = self.connect()
+        if kept is None or local.pid != os.getpid():  # a forked child must not share its parent's connection
+            local.conn, local.pid = conn, os.getpid()
+            return conn, True
+        return conn, False
+
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
         try:
-            conn = self.connect()
+            conn, kept = self._lease()
         except sqlite3.Error as exc:
             raise CloudJobsError(f"cannot open the state database {self.path}: {exc}") from exc
+        failed = True
         try:
             try:
                 conn.execute(begin)
@@ -52,8 +71,13 @@ class Database:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            failed = False
         finally:
-            conn.close()
+            if not kept:
+                conn.close()
+            elif failed and conn.in_transaction:  # a connection left mid-transaction is not reused
+                conn.close()
+                self._local.conn = None
 
     def read(self) -> AbstractContextManager[sqlite3.Connection]:
         """A read transaction: one consistent snapshot for every query inside it."""

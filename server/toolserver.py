@@ -41,6 +41,9 @@ class CloudJobsServer(MCPServer[Any]):
         super().__init__(*args, **kwargs)
         self._unlisted_args = frozenset(unlisted_args)
         self._toolset_of: dict[str, str] = {}
+        # Tools of disabled toolsets, registered with the SDK only when their toolset is enabled: building a
+        # tool's argument model and schemas is most of a start's own CPU, and most sessions never need them.
+        self._pending: dict[str, Callable[[], object]] = {}
         self._enabled = set(parse_toolsets(toolsets))
         self._listing: list[MCPTool] | None = None
         self._tight: dict[str, MCPTool] = {}
@@ -69,9 +72,13 @@ class CloudJobsServer(MCPServer[Any]):
         register = super().tool(name, title, description, annotations, icons, meta, structured_output)
 
         def decorator(fn: _F) -> _F:
-            self._toolset_of[name or fn.__name__] = toolset
+            tool_name = name or fn.__name__
+            self._toolset_of[tool_name] = toolset
             self._listing = None
-            return register(fn)
+            if self.is_listed(tool_name):
+                return register(fn)
+            self._pending[tool_name] = partial(register, fn)
+            return fn
 
         return decorator
 
@@ -92,6 +99,8 @@ class CloudJobsServer(MCPServer[Any]):
         before = {n for n in self._toolset_of if self.is_listed(n)}
         self._enabled.update(parse_toolsets(toolset))
         self._listing = None
+        for name in [n for n in self._pending if self.is_listed(n)]:
+            self._pending.pop(name)()
         return [n for n in self._toolset_of if self.is_listed(n) and n not in before]
 
     # -- what the client sees ----------------------------------------------------------------------
@@ -125,9 +134,6 @@ class CloudJobsServer(MCPServer[Any]):
     ) -> CallToolResult | InputRequiredResult:
         """The SDK's call, refusing a tool of a disabled toolset, and dumping a model result once, compactly
         (the SDK would validate it again and dump it twice, once indented)."""
-        tool = self._tool_manager.get_tool(name)
-        if tool is None:
-            raise ToolError(f"Unknown tool: {name}")
         if not self.is_listed(name):
             toolset = self._toolset_of[name]
             raise ToolError(
@@ -135,6 +141,9 @@ class CloudJobsServer(MCPServer[Any]):
                 f"enable_toolset(toolset={toolset!r}) first (or start the server with CLOUDJOBS_TOOLSETS={toolset} "
                 "added)."
             )
+        tool = self._tool_manager.get_tool(name)
+        if tool is None:
+            raise ToolError(f"Unknown tool: {name}")
         if context is None:
             context = Context(mcp_server=self, subscriptions=self._subscriptions)
         result = await tool.run(arguments, context, convert_result=False)

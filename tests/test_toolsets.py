@@ -113,6 +113,18 @@ async def test_enabling_a_toolset_at_run_time_sends_list_changed(tmp_path, mode)
         assert "'billing'" in bad and "templates" in bad
 
 
+async def test_a_toolset_enabled_at_run_time_lists_the_same_tools_as_one_enabled_at_start(tmp_path):
+    # Tools of disabled toolsets are only registered when enabled (a start builds no schema it does not show).
+    async with connect(settings_for(tmp_path / "a", "core,team")) as client:
+        at_start = {t.name: t for t in (await client.list_tools()).tools}
+    async with connect(settings_for(tmp_path / "b", "core")) as client:
+        await call(client, "enable_toolset", {"toolset": "team"})
+        later = {t.name: t for t in (await client.list_tools()).tools}
+    assert set(later) == set(at_start) == SETS["core"] | SETS["team"] | ALWAYS
+    for name in SETS["team"]:
+        assert later[name].model_dump() == at_start[name].model_dump(), name
+
+
 def wire_size(listing: ListToolsResult) -> int:
     return len(listing.model_dump_json(by_alias=True, exclude_none=True))
 

@@ -70,7 +70,7 @@ def summary(job: Job) -> JobSummary:
     reason = job.reason
     if reason and len(reason) > SUMMARY_REASON_CHARS:
         reason = reason[: SUMMARY_REASON_CHARS - 1] + "…"
-    return JobSummary(
+    return JobSummary.model_construct(  # the job's fields were validated when it was read
         job_id=job.job_id, name=job.name, provider=job.provider, status=job.status, raw_status=job.raw_status,
         ecs_spec=job.ecs_spec, worker_count=job.worker_count, created_at=job.created_at,
         duration_seconds=job.duration_seconds, max_runtime_minutes=job.max_runtime_minutes, reason=reason,
@@ -93,8 +93,12 @@ class JobList(BaseModel):
     unavailable: dict[str, str] = Field(default_factory=dict, description="Providers that failed, and why")
 
 
-def view(job: Job) -> JobView:
-    return JobView(**{**job.model_dump(), "pods": job.pods[:MAX_PODS_SHOWN]}, pods_total=len(job.pods))
+def detail(job: Job, cost: JobCost | None) -> JobDetail:
+    """``job`` with at most MAX_PODS_SHOWN pods and its cost. Built from the job's fields as they are: they were
+    validated when the job was read, and validating them again (twice, through a dump) was a third of
+    get_job's own CPU."""
+    fields = {**dict(job), "pods": job.pods[:MAX_PODS_SHOWN]}
+    return JobDetail.model_construct(**fields, pods_total=len(job.pods), cost=cost)
 
 
 async def launch_request(
@@ -278,7 +282,7 @@ def register(mcp: CloudJobsServer, settings: Settings) -> None:
         engine = engine_of(ctx)
         with tool_errors():
             job = await engine.get(job_id, provider)
-        return JobDetail(**view(job).model_dump(), cost=job_cost(job, engine.gate.quote_of_job(job.job_id)))
+        return detail(job, job_cost(job, engine.gate.quote_of_job(job.job_id)))
 
     @mcp.tool(toolset="core", title="List jobs", annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True))
     async def list_jobs(
