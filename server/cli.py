@@ -186,7 +186,7 @@ def _serve(*, http: bool, host: str, port: int) -> int:
     try:
         settings = Settings.from_env()
         if not http:
-            build_server(settings).run()
+            build_server(settings, freeze_after_start=True).run()
             return 0
         if not 0 < port < 65536:
             return _fail(f"--port {port} is not a TCP port (1-65535).")
@@ -198,7 +198,7 @@ def _serve(*, http: bool, host: str, port: int) -> int:
             )
         shown = f"[{host}]" if ":" in host else host
         url = settings.http_public_url or f"http://{shown}:{port}/mcp"
-        app = http_app(build_server(settings, http_url=url), settings, host=host, port=port)
+        app = http_app(build_server(settings, http_url=url, freeze_after_start=True), settings, host=host, port=port)
     except ConfigurationError as exc:
         return _fail(exc)
     import anyio

@@ -1,0 +1,79 @@
+"""What a start costs: the server imports and builds only what its first tools/list needs, and the server
+process takes its start-up heap out of the garbage collector's sight. (The time itself is measured in
+bench/compare.py, never asserted here.)"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from mcp import Client
+
+from cloudjobs_mcp.server.app import build_server
+from tests.conftest import make_settings
+
+PROBE = """
+import json, sys, anyio
+from mcp import Client
+from cloudjobs_mcp.server.app import build_server
+
+server = build_server()
+async def main():
+    async with Client(server) as client:
+        listed = [t.name for t in (await client.list_tools()).tools]
+    registered = [t.name for t in server._tool_manager.list_tools()]
+    print(json.dumps({"modules": sorted(sys.modules), "listed": listed, "registered": registered}))
+anyio.run(main)
+"""
+
+# Loaded on first use only: token checks (OAuth), plots, the sandboxes, and every provider not configured.
+NOT_AT_START = (
+    "jwt",
+    "matplotlib",
+    "cloudjobs_mcp.server.sandbox",
+    "cloudjobs_mcp.server.providers.local",
+    "cloudjobs_mcp.server.providers.modelarts",
+    "cloudjobs_mcp.server.providers.workload",
+    "cloudjobs_mcp.server.providers.ray",
+    "huaweicloudsdkcore",
+    "ray",
+)
+
+
+def test_a_start_loads_only_what_its_tools_list_needs(tmp_path):
+    env = {
+        **os.environ,
+        "CLOUDJOBS_STATE_DIR": str(tmp_path / "state"),
+        "CLOUDJOBS_PROVIDER": "pai",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-startup-test",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "not-a-real-secret",
+        "CLOUDJOBS_TOOLSETS": "core",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    seen = json.loads(out.splitlines()[-1])
+    loaded = [m for m in seen["modules"] if any(m == n or m.startswith(n + ".") for n in NOT_AT_START)]
+    assert loaded == []
+    assert "cloudjobs_mcp.server.providers.pai.provider" in seen["modules"]  # the configured one is there
+    # A disabled toolset's tools are not even built (enable_toolset builds them; tests/test_toolsets.py).
+    assert sorted(seen["registered"]) == sorted(seen["listed"])
+    assert "label_job" not in seen["registered"] and "get_job" in seen["registered"]
+
+
+@pytest.mark.anyio
+async def test_the_server_process_freezes_what_its_start_built(tmp_path):
+    assert gc.get_freeze_count() == 0
+    try:
+        async with Client(build_server(make_settings(tmp_path / "a"))) as client:
+            await client.list_tools()
+            assert gc.get_freeze_count() == 0  # tests and embedders build many servers: never frozen
+        async with Client(build_server(make_settings(tmp_path / "b"), freeze_after_start=True)) as client:
+            await client.list_tools()
+            assert gc.get_freeze_count() > 10_000  # the modules, models and schemas of the start
+    finally:
+        gc.unfreeze()
