@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cloudjobs_mcp.server.access import refusal, writes
 from cloudjobs_mcp.server.audit import AuditTrail
 from cloudjobs_mcp.server.identity import SCOPE_READ, SCOPE_WRITE, Caller, current_caller
+from cloudjobs_mcp.server.toolserver import CloudJobsServer
 
 CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
 
@@ -62,7 +63,9 @@ class ScopeChallenge:
         self._writers: frozenset[str] | None = None
 
     async def write_tools(self) -> frozenset[str]:
-        if self._writers is None:  # every registered tool, listed or not: a disabled toolset's need the scope too
+        if self._writers is None:  # every tool, listed or not: a disabled toolset's need the scope too
+            if isinstance(self._mcp, CloudJobsServer):
+                self._mcp.register_all()  # a disabled toolset's tools are built only when needed: now
             self._writers = frozenset(t.name for t in await MCPServer.list_tools(self._mcp) if writes(t))
         return self._writers
 

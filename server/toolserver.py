@@ -103,6 +103,11 @@ class CloudJobsServer(MCPServer[Any]):
             self._pending.pop(name)()
         return [n for n in self._toolset_of if self.is_listed(n) and n not in before]
 
+    def register_all(self) -> None:
+        """Build every tool now, enabled or not (for checks that must know them all, e.g. scope refusals)."""
+        for name in list(self._pending):
+            self._pending.pop(name)()
+
     # -- what the client sees ----------------------------------------------------------------------
     async def list_tools(self) -> list[MCPTool]:
         if self._listing is None:
