@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
+from urllib.request import getproxies
 
 import anyio
 import httpx
@@ -128,6 +129,36 @@ class RetryPolicy:
         return self.backoff(retry, rand)
 
 
+class TlsOnFirstUse(httpx.AsyncBaseTransport):
+    """httpx's transport, with its TLS context made on the first https request.
+
+    httpx loads the CA bundle (~150 certificates: ~25 ms and ~2.5 MB) when a client is made, whether or not
+    it will ever speak TLS. A provider pointed at a sandbox or a cluster on plain http:// (the sandboxes,
+    ``ray up``, a bench) never needs it, and one pointed at a cloud needs it at its first call, not at start.
+    Plain-http requests go through a pool without certificates; https ones through the usual verified pool.
+    Not used when the environment names a proxy: httpx routes through proxies only with its own transport."""
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._limits = limits
+        self._plain: httpx.AsyncHTTPTransport | None = None
+        self._tls: httpx.AsyncHTTPTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "https":
+            if self._tls is None:
+                self._tls = httpx.AsyncHTTPTransport(limits=self._limits)  # verify=True: the CA bundle
+            return await self._tls.handle_async_request(request)
+        if self._plain is None:
+            # verify=False only skips loading certificates: this pool never opens a TLS connection.
+            self._plain = httpx.AsyncHTTPTransport(limits=self._limits, verify=False)
+        return await self._plain.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for transport in (self._plain, self._tls):
+            if transport is not None:
+                await transport.aclose()
+
+
 def create_client(
     settings: _HasHttpSettings,
     *,
@@ -141,6 +172,8 @@ def create_client(
         max_keepalive_connections=max(1, max_connections // 2),
         keepalive_expiry=30.0,
     )
+    if transport is None and not getproxies():
+        transport = TlsOnFirstUse(limits)
     return httpx.AsyncClient(
         timeout=timeout,
         limits=limits,

@@ -27,7 +27,6 @@ import json
 import math
 import re
 import threading
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,8 +98,13 @@ class PriceTable:
         except (OSError, UnicodeDecodeError) as exc:
             raise _bad(path, f"cannot read it ({type(exc).__name__})") from None
         try:
-            data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-        except (ValueError, tomllib.TOMLDecodeError) as exc:
+            if path.suffix.lower() == ".toml":
+                import tomllib  # only a TOML price table needs it
+
+                data = tomllib.loads(text)
+            else:
+                data = json.loads(text)
+        except ValueError as exc:  # json.JSONDecodeError and tomllib.TOMLDecodeError both are
             kind = "TOML" if path.suffix.lower() == ".toml" else "JSON (name it *.toml for TOML)"
             raise _bad(path, f"it is not valid {kind}: {exc}") from None
         if not isinstance(data, dict):

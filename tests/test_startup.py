@@ -25,16 +25,22 @@ server = build_server()
 async def main():
     async with Client(server) as client:
         listed = [t.name for t in (await client.list_tools()).tools]
+        at_list = sorted(sys.modules)
+        first = await client.call_tool("list_ecs_specs", {})  # no such endpoint: the provider is made, and fails
+        after_call = sorted(sys.modules)
     registered = [t.name for t in server._tool_manager.list_tools()]
-    print(json.dumps({"modules": sorted(sys.modules), "listed": listed, "registered": registered}))
+    print(json.dumps({"modules": at_list, "after_call": after_call, "listed": listed, "registered": registered,
+                      "first_call": first.content[0].text}))
 anyio.run(main)
 """
 
-# Loaded on first use only: token checks (OAuth), plots, the sandboxes, and every provider not configured.
+# Loaded on first use only: token checks (OAuth), plots, the sandboxes, every provider not configured, and
+# the configured one until a tool needs it.
 NOT_AT_START = (
     "jwt",
     "matplotlib",
     "cloudjobs_mcp.server.sandbox",
+    "cloudjobs_mcp.server.providers.pai",
     "cloudjobs_mcp.server.providers.local",
     "cloudjobs_mcp.server.providers.modelarts",
     "cloudjobs_mcp.server.providers.workload",
@@ -52,6 +58,9 @@ def test_a_start_loads_only_what_its_tools_list_needs(tmp_path):
         "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-startup-test",
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "not-a-real-secret",
         "CLOUDJOBS_TOOLSETS": "core",
+        # Nothing listens there: the first call makes the provider, which fails to connect (never the internet).
+        **{f"CLOUDJOBS_PAI_ENDPOINT_{p}": "http://127.0.0.1:9" for p in ("DLC", "AIWORKSPACE", "ECS", "PAISTUDIO", "STS")},
+        "CLOUDJOBS_MAX_RETRIES": "0",
     }
     out = subprocess.run(
         [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=60, check=True
@@ -59,7 +68,8 @@ def test_a_start_loads_only_what_its_tools_list_needs(tmp_path):
     seen = json.loads(out.splitlines()[-1])
     loaded = [m for m in seen["modules"] if any(m == n or m.startswith(n + ".") for n in NOT_AT_START)]
     assert loaded == []
-    assert "cloudjobs_mcp.server.providers.pai.provider" in seen["modules"]  # the configured one is there
+    assert "cloudjobs_mcp.server.providers.pai.provider" in seen["after_call"]  # made by the first call
+    assert "GET 127.0.0.1/api/v1/ecsspecs: ConnectError" in seen["first_call"]
     # A disabled toolset's tools are not even built (enable_toolset builds them; tests/test_toolsets.py).
     assert sorted(seen["registered"]) == sorted(seen["listed"])
     assert "label_job" not in seen["registered"] and "get_job" in seen["registered"]
