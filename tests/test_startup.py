@@ -59,7 +59,10 @@ def test_a_start_loads_only_what_its_tools_list_needs(tmp_path):
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "not-a-real-secret",
         "CLOUDJOBS_TOOLSETS": "core",
         # Nothing listens there: the first call makes the provider, which fails to connect (never the internet).
-        **{f"CLOUDJOBS_PAI_ENDPOINT_{p}": "http://127.0.0.1:9" for p in ("DLC", "AIWORKSPACE", "ECS", "PAISTUDIO", "STS")},
+        **{
+            f"CLOUDJOBS_PAI_ENDPOINT_{p}": "http://127.0.0.1:9"
+            for p in ("DLC", "AIWORKSPACE", "ECS", "PAISTUDIO", "STS")
+        },
         "CLOUDJOBS_MAX_RETRIES": "0",
     }
     out = subprocess.run(
