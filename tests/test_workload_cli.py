@@ -28,7 +28,17 @@ def test_demo_with_the_workload_sandbox(tmp_path: Path) -> None:
 
 def test_the_workload_sandbox_command_prints_its_url_key_and_login(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [str(SCRIPT), "sandbox", "--cloud", "workload", "--port", "0", "--state", str(tmp_path / "state")],
+        [
+            str(SCRIPT),
+            "sandbox",
+            "--cloud",
+            "workload",
+            "--port",
+            "0",
+            "--state",
+            str(tmp_path / "state"),
+            "--head-schema",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -57,6 +67,11 @@ def test_the_workload_sandbox_command_prints_its_url_key_and_login(tmp_path: Pat
         token = login.json()["token"]
         r = httpx.get(f"{url}/workloads", cookies={"Token": token}, trust_env=False)
         assert r.json() == {"totalCount": 0, "items": None}
+        assert "create body: resources[]/images[]/entryPoints[] (a build after 2026-01-09)" in text
+        seed = {"displayName": "old-body", "workspaceId": "sandbox-cpu", "image": "a/b:1", "entryPoint": "dHJ1ZQ==",
+                "resource": {"cpu": "2", "memory": "4Gi", "replica": 1}}  # fmt: skip
+        r = httpx.post(f"{url}/workloads", json=seed, cookies={"Token": token}, trust_env=False)
+        assert r.status_code == 400 and "the resources are empty" in r.json()["errorMessage"]
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -94,5 +94,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--log-ttl-seconds", type=int, default=60, help="workload: logs stay this long after the end by default (60)")
     add("--log-search", action="store_true", help="workload: serve log search (as with OpenSearch enabled)")
+    add(
+        "--head-schema",
+        action="store_true",
+        help="workload: play a build after 2026-01-09 (create takes resources[]/images[]/entryPoints[]; a body "
+        "with only the seed-era resource/image/entryPoint gets 400 'the resources are empty')",
+    )
     add("--password", default=None, help="workload: the sandbox user's password (default: generated)")
     add("--api-key", default=None, help="workload: the API key it accepts (default: generated, ak-…)")

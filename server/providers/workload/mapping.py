@@ -145,6 +145,21 @@ def resource_of(data: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
+SEED_CREATE_FIELDS = ("resource", "image", "entryPoint")
+# What a build after 2026-01-09 answers (400) to a seed-era create body: it reads only the plural fields.
+RESOURCES_EMPTY = "the resources are empty"
+
+
+def plural_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The create body of a build after 2026-01-09 from a seed-era one: ``resources[]``, ``images[]`` and
+    ``entryPoints[]`` with one entry per role (a PyTorchJob's pods are one role here: ``replica`` = workers)."""
+    out = {k: v for k, v in body.items() if k not in SEED_CREATE_FIELDS}
+    out["resources"] = [dict(body["resource"])]
+    out["images"] = [body["image"]]
+    out["entryPoints"] = [body["entryPoint"]]
+    return out
+
+
 def spec_name(workspace: str, cpu: int, gpu: int) -> str:
     return f"{workspace}:gpu{gpu}" if gpu else f"{workspace}:cpu{cpu}"
 

@@ -9,7 +9,10 @@ come from the server's price table (``CLOUDJOBS_PRICE_TABLE``), else they are un
 A job is a ``PyTorchJob`` workload: the command base64-encoded as ``entryPoint``, envs (hyperparameters
 as ``HP_<NAME>``), per-pod resources of the spec, ``replica`` = workers, ``timeout`` = the quote's max
 runtime, ``ttlSecondsAfterFinished`` = ``CLOUDJOBS_WORKLOAD_TTL_SECONDS`` (the platform's default, 60 s,
-would delete the pods' logs a minute after the end). The seed-era API has no idempotency key, so the
+would delete the pods' logs a minute after the end). Builds after 2026-01-09 take ``resources[]``/``images[]``/
+``entryPoints[]`` instead and refuse the seed-era body with 400 "the resources are empty" (their admission
+webhook: nothing was created), so that answer is met by sending the new shape once, and the provider keeps
+using it. The seed-era API has no idempotency key, so the
 server's tags (who created it, which quote paid for it) ride in the ``description`` and a create whose
 answer was lost looks its quote up there before it sends again. GET and list read a database mirror
 that the platform fills asynchronously: a workload may be missing (404) or phase ``""`` for a moment after
@@ -118,6 +121,7 @@ class WorkloadProvider:
         self._created: dict[str, tuple[float, Job]] = {}  # just created: tolerated while the mirror lags
         self.logbook = LogBook(clock)
         self._log_search: bool | None = None  # None: not tried yet
+        self._plural_body = False  # the platform wants resources[]/images[]/entryPoints[] (learnt from its 400)
 
     def known_secrets(self) -> tuple[str, ...]:
         return self.api.auth.secrets()
@@ -333,7 +337,7 @@ class WorkloadProvider:
         """POST /workloads exactly once: after an unknown outcome, look for the quote before sending again."""
 
         async def submit() -> str:
-            data = await self.api.create_workload(body)
+            data = await self._create(body)
             job_id = str(data.get("workloadId") or "") if isinstance(data, dict) else ""
             if not job_id:
                 raise ProviderError("Workload platform: create answered without a workloadId.", code="InvalidResponse")
@@ -346,6 +350,20 @@ class WorkloadProvider:
         return await submit_once(
             submit, find if quote else None, attempts=self.api.policy.max_attempts, what="workload"
         )
+
+    async def _create(self, body: Mapping[str, Any]) -> Any:
+        """One POST of ``body`` in the shape this platform takes; a seed-era body refused as a newer build
+        refuses it (400, so nothing was created) is sent once more, in the new shape."""
+        if self._plural_body:
+            return await self.api.create_workload(mapping.plural_body(body))
+        try:
+            return await self.api.create_workload(body)
+        except ProviderError as exc:
+            if exc.status != 400 or mapping.RESOURCES_EMPTY not in exc.message:
+                raise
+        logger.info("the workload platform takes resources[]/images[]/entryPoints[] (a build after 2026-01-09)")
+        self._plural_body = True
+        return await self.api.create_workload(mapping.plural_body(body))
 
     async def _reconcile(self, quote: str) -> Job | None:
         for delay in self._reconcile_delays:

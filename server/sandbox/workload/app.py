@@ -87,6 +87,57 @@ IMAGES = (
     ("harbor.sandbox.internal/ai/vllm:0.8-rocm6.3", "vLLM 0.8 for ROCm 6.3", 1735776000),
 )
 
+SEED_FIELDS = ("resource", "image", "entryPoint")  # the create fields of seed-era builds
+PLURAL_FIELDS = ("resources", "images", "entryPoints")  # …and of builds after 2026-01-09
+
+
+def seed_fields(body: dict[str, Any], kind: str, problems: list[str]) -> tuple[str, str, list[dict[str, Any]]]:
+    """(image, entryPoint, [resource]) of a seed-era create body, with what its webhook says is missing."""
+    image = str(body.get("image") or "").strip()
+    if not image:
+        problems.append("the image is empty")
+    entry = str(body.get("entryPoint") or "").strip()
+    if not entry and kind != "Authoring":
+        problems.append("the entryPoint is empty")
+    return image, entry, [body["resource"] if isinstance(body.get("resource"), dict) else {}]
+
+
+def plural_fields(body: dict[str, Any], kind: str, problems: list[str]) -> tuple[str, str, list[dict[str, Any]]]:
+    """The same from a body for a build after 2026-01-09: one entry per role in resources[], images[] and
+    entryPoints[] (this sandbox runs the first role's image and command in every pod)."""
+
+    def listed(name: str) -> list[Any]:
+        value = body.get(name)
+        return value if isinstance(value, list) else []
+
+    roles = [r if isinstance(r, dict) else {} for r in listed("resources")]
+    images = [str(i or "").strip() for i in listed("images")]
+    entries = [str(e or "").strip() for e in listed("entryPoints")]
+    if not roles:
+        problems.append("the resources are empty")
+    if not any(images):
+        problems.append("the images are empty")
+    elif len(images) != len(roles):
+        problems.append("the number of images and resources is not equal")
+    if not any(entries) and kind != "Authoring":
+        problems.append("the entryPoints are empty")
+    return (images[0] if images else ""), (entries[0] if entries else ""), roles
+
+
+def with_defaults(res: dict[str, Any]) -> dict[str, Any]:
+    """A role's resources after the mutating webhook: no ``gpu: "0"``, shared memory = memory / 2, 50Gi disk."""
+    res = dict(res)
+    if str(res.get("gpu") or "0") == "0":
+        res.pop("gpu", None)
+    res.setdefault("sharedMemory", f"{int(quantity(res['memory']) / 2 / GIB)}Gi")
+    res.setdefault("ephemeralStorage", "50Gi")
+    return res
+
+
+def roles_of(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The resources of each role of a stored workload, whichever build created it."""
+    return list(body["resources"]) if "resources" in body else [body["resource"]]
+
 
 @dataclass
 class CallRecord:
@@ -304,12 +355,16 @@ class WorkloadSandbox:
             until_timeout = max(0, int(w.timeout - (now - start)))
         else:
             until_timeout = 0
-        res = dict(w.body["resource"])
         flavor = self.flavors[self.workspaces[w.workspace].flavor_id]
+        shown = [
+            {**r, "gpuName": flavor.gpu_product or "" if r.get("gpu") else "", "rdmaResource": ""}
+            for r in roles_of(w.body)
+        ]
+        head = self.settings.head_schema
         out: dict[str, Any] = {
             "workloadId": w.workload_id,
             "workspaceId": w.workspace,
-            "resource": {**res, "gpuName": flavor.gpu_product or "" if res.get("gpu") else "", "rdmaResource": ""},
+            **({"resources": shown} if head else {"resource": shown[0]}),
             "displayName": w.body["displayName"],
             "description": w.body.get("description") or "",
             "userId": f"user-{w.user}",
@@ -322,9 +377,9 @@ class WorkloadSandbox:
             "startTime": stamp(start),
             "endTime": stamp(end),
             "deletionTime": "",
-            "runtime": go_duration(runtime),
+            ("duration" if head else "runtime"): go_duration(runtime),
             "secondsUntilTimeout": until_timeout,
-            "schedulerOrder": self._queue_position(w, phase),
+            ("queuePosition" if head else "schedulerOrder"): self._queue_position(w, phase),
             "dispatchCount": 1 if w.launched else 0,
             "isTolerateAll": bool(w.body.get("isTolerateAll")),
             "groupVersionKind": dict(w.body["groupVersionKind"]),
@@ -335,8 +390,11 @@ class WorkloadSandbox:
         if detail:
             out.update(
                 specifiedNodes=list(w.body.get("specifiedNodes") or []),
-                image=w.body["image"],
-                entryPoint=w.command,  # GET returns it decoded (the seed is right here)
+                **(
+                    {"images": list(w.body["images"]), "entryPoints": list(w.body["entryPoints"])}  # base64, as sent
+                    if head
+                    else {"image": w.body["image"], "entryPoint": w.command}  # decoded (the seed is right here)
+                ),
                 isSupervised=bool(w.body.get("isSupervised")),
                 maxRetry=int(w.body.get("maxRetry") or 0),
                 ttlSecondsAfterFinished=w.ttl,
@@ -498,11 +556,12 @@ class WorkloadSandbox:
         for w in self.workloads.values():
             run = self._run(w)
             if w.workspace == ws.workspace_id and w.launched and run is not None and not run.terminal:
-                res, n = w.body["resource"], int(w.body["resource"]["replica"])
-                used["cpu"] += int(float(res["cpu"])) * n
-                used["memory"] += int(quantity(res["memory"])) * n
-                if "amd.com/gpu" in used and res.get("gpu"):
-                    used["amd.com/gpu"] += int(res["gpu"]) * n
+                for res in roles_of(w.body):
+                    n = int(res["replica"])
+                    used["cpu"] += int(float(res["cpu"])) * n
+                    used["memory"] += int(quantity(res["memory"])) * n
+                    if "amd.com/gpu" in used and res.get("gpu"):
+                        used["amd.com/gpu"] += int(res["gpu"]) * n
         avail = {k: max(0, total[k] - used[k]) for k in total}
         zero = {k: 0 for k in total}
         return {
@@ -573,20 +632,16 @@ class WorkloadSandbox:
         kind = str(gvk.get("kind") or "PyTorchJob")
         if kind not in KINDS:
             raise bad_request(f"unknown workload kind, {kind}")
-        image = str(body.get("image") or "").strip()
-        if not image:
-            problems.append("the image is empty")
-        entry = str(body.get("entryPoint") or "").strip()
-        if not entry and kind != "Authoring":
-            problems.append("the entryPoint is empty")
-        res: dict[str, Any] = body["resource"] if isinstance(body.get("resource"), dict) else {}
-        if not res.get("cpu"):
-            problems.append("the cpu is empty")
-        if not res.get("memory"):
-            problems.append("the memory is empty")
-        replica = res.get("replica")
-        if not isinstance(replica, int) or isinstance(replica, bool) or replica <= 0:
-            problems.append("the replica is invalid")
+        head = self.settings.head_schema
+        image, entry, roles = (plural_fields if head else seed_fields)(body, kind, problems)
+        for res in roles:
+            if not res.get("cpu"):
+                problems.append("the cpu is empty")
+            if not res.get("memory"):
+                problems.append("the memory is empty")
+            replica = res.get("replica")
+            if not isinstance(replica, int) or isinstance(replica, bool) or replica <= 0:
+                problems.append("the replica is invalid")
         env = body.get("env") or {}
         if not isinstance(env, dict) or any(not isinstance(v, str) for v in env.values()):
             raise bad_request("json: cannot unmarshal env into Go struct field of type map[string]string")
@@ -597,23 +652,22 @@ class WorkloadSandbox:
             raise PrimusError(404, "Primus.02001", f"Workspace {workspace} not found.")
         if KINDS[kind] not in ws.scopes:
             raise PrimusError(403, "Primus.00003", f"The workspace {ws.workspace_id} does not allow {kind}")
-        clean = dict(body)
+        # A field the build does not know is dropped, as Go's decoder drops it.
+        clean = {k: v for k, v in body.items() if k not in (SEED_FIELDS if head else PLURAL_FIELDS)}
         clean["groupVersionKind"] = {"kind": kind, "version": str(gvk.get("version") or "v1")}
-        clean["image"] = image
-        res = dict(res)
-        if str(res.get("gpu") or "0") == "0":
-            res.pop("gpu", None)
-        res.setdefault("sharedMemory", f"{int(quantity(res['memory']) / 2 / GIB)}Gi")
-        res.setdefault("ephemeralStorage", "50Gi")
-        clean["resource"] = res
+        roles = [with_defaults(res) for res in roles]
+        if head:
+            clean["resources"], clean["images"] = roles, [str(i).strip() for i in body["images"]]
+        else:
+            clean["resource"], clean["image"] = roles[0], image
         clean["priority"] = min(max(int(body.get("priority") or 0), 0), 2)
         clean["maxRetry"] = min(max(int(body.get("maxRetry") or 0), 0), 50)
-        self._check_capacity(ws, res)
+        self._check_capacity(ws, roles)
         return clean, ws, decode_entry_point(entry)
 
-    def _check_capacity(self, ws: WorkspaceDef, res: dict[str, Any]) -> None:
+    def _check_capacity(self, ws: WorkspaceDef, roles: list[dict[str, Any]]) -> None:
         nodes = self.nodes.get(ws.workspace_id, 0)
-        replica = int(res["replica"])
+        replica = sum(int(res["replica"]) for res in roles)
         if replica > nodes:
             raise PrimusError(
                 503,
@@ -621,6 +675,10 @@ class WorkloadSandbox:
                 f"Insufficient resource: the replica({replica}) exceeds the node count({nodes}) of the workspace",
             )
         avail = self.flavors[ws.flavor_id].avail()
+        for res in roles:
+            self._check_node(ws, res, avail)
+
+    def _check_node(self, ws: WorkspaceDef, res: dict[str, Any], avail: dict[str, int]) -> None:
         asked = {
             "cpu": quantity(res["cpu"]),
             "memory": quantity(res["memory"]),
@@ -642,7 +700,7 @@ class WorkloadSandbox:
 
     def _insert(self, body: dict[str, Any], ws: WorkspaceDef, command: str, user: str, now: float) -> Workload:
         workload_id = self._new_id(body["displayName"])
-        replica = int(body["resource"]["replica"])
+        replica = sum(int(res["replica"]) for res in roles_of(body))
         pods = [(f"{workload_id}-master-0", "Master")] + [
             (f"{workload_id}-worker-{i}", "Worker") for i in range(replica - 1)
         ]

@@ -59,6 +59,12 @@ def banner(running: RunningWorkloadSandbox) -> str:
         f"state {s.state_dir}; workloads run as processes on this machine; logs kept {s.ttl_seconds} s after "
         f"the end unless a workload asks for longer; log search {'on' if s.log_search else 'off'}",
         "workspaces: " + ", ".join(f"{w.workspace_id} ({w.nodes} x {w.flavor_id})" for w in s.workspaces),
+        "create body: "
+        + (
+            "resources[]/images[]/entryPoints[] (a build after 2026-01-09)"
+            if s.head_schema
+            else "resource/image/entryPoint (a seed-era build)"
+        ),
         "",
         f"API key:  {sb.api_key}",
         f"user:     {s.user}",
@@ -84,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
             pending_seconds=args.queuing_seconds,
             ttl_seconds=args.log_ttl_seconds,
             log_search=args.log_search,
+            head_schema=args.head_schema,
             password=args.password,
             api_key=args.api_key,
         )

@@ -76,6 +76,10 @@ class WorkloadSandboxSettings:
     filled asynchronously). ``ttl_seconds`` is the default ``ttlSecondsAfterFinished`` (the platform's 60).
     ``log_search`` plays an OpenSearch-backed log search (off: 500 "logging function is not enabled").
     ``cookie_only`` plays the seed-era build that reads the token only from the ``Token`` cookie.
+    ``head_schema`` plays a build after 2026-01-09: create takes ``resources[]``/``images[]``/``entryPoints[]``
+    (the seed-era ``resource``/``image``/``entryPoint`` are unknown to it: a body with only those is refused
+    400 "the resources are empty"), and answers carry ``resources[]``, ``images[]``, ``entryPoints[]`` (base64),
+    ``queuePosition`` and ``duration``.
     ``token_expire_seconds`` (None: tokens never expire, ``expire: -1``)."""
 
     state_dir: Path
@@ -91,6 +95,7 @@ class WorkloadSandboxSettings:
     poll_seconds: float = 0.1
     log_search: bool = False
     cookie_only: bool = False
+    head_schema: bool = False
     flavors: tuple[Flavor, ...] = (CPU_FLAVOR, GPU_FLAVOR)
     workspaces: tuple[WorkspaceDef, ...] = (
         WorkspaceDef("sandbox-cpu", "cpu-32c", 4),
