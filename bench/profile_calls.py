@@ -43,7 +43,7 @@ def serve_profiled() -> None:
     else:
         from cloudjobs_mcp.server.app import build_server
 
-        run = build_server().run
+        run = build_server(freeze_after_start=True).run  # as `cloudjobs-mcp serve` runs it
     profiler = cProfile.Profile(time.process_time)  # CPU, not wall: waiting on the target is not cost
     profiler.enable()
     try:

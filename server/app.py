@@ -16,14 +16,11 @@ from cloudjobs_mcp import prompts
 from cloudjobs_mcp.server import __version__
 from cloudjobs_mcp.server.access import ToolAccess
 from cloudjobs_mcp.server.audit import AuditLog, AuditTrail
-from cloudjobs_mcp.server.auth import build_auth
 from cloudjobs_mcp.server.budgets import Budgets
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.identity import SCOPES
 from cloudjobs_mcp.server.providers.base import Provider
-from cloudjobs_mcp.server.rebinding import HostGate, allowed_requests
-from cloudjobs_mcp.server.stepup import challenge_scopes
 from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.server.ui import extension as views
 from cloudjobs_mcp.tools import audit, cleanup, cost, jobs, logs, observe, pools, specs, team, toolsets, watch
@@ -59,7 +56,11 @@ def build_server(
     """
     settings = settings or Settings.from_env()
     Budgets.load(settings.budgets_file)  # a broken budgets file stops the start with its reason, not later
-    verifier = build_auth(settings, http_url) if http_url else None
+    verifier = None
+    if http_url:  # what only HTTP serving needs is imported there: a stdio start never pays for it
+        from cloudjobs_mcp.server.auth import build_auth
+
+        verifier = build_auth(settings, http_url)
 
     @asynccontextmanager
     async def lifespan(_: CloudJobsServer) -> AsyncIterator[Engine]:
@@ -99,6 +100,9 @@ def http_app(mcp: MCPServer, settings: Settings, *, host: str, port: int) -> Sta
     ``scopes_supported``; an OAuth client asks its issuer for what is listed there, so it is replaced by a
     document naming every scope this server knows (write and admin included).
     """
+    from cloudjobs_mcp.server.rebinding import HostGate, allowed_requests
+    from cloudjobs_mcp.server.stepup import challenge_scopes
+
     allowed = allowed_requests(settings, host=host, port=port)
     app = mcp.streamable_http_app(host=host, transport_security=allowed)
     auth = mcp.settings.auth

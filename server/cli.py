@@ -178,16 +178,17 @@ def _fail(message: object) -> int:
 
 def _serve(*, http: bool, host: str, port: int) -> int:
     from cloudjobs_mcp.server.app import build_server, http_app
-    from cloudjobs_mcp.server.auth import auth_configured
     from cloudjobs_mcp.server.config import Settings
     from cloudjobs_mcp.server.errors import ConfigurationError
-    from cloudjobs_mcp.server.rebinding import is_loopback
 
     try:
         settings = Settings.from_env()
         if not http:
             build_server(settings, freeze_after_start=True).run()
             return 0
+        from cloudjobs_mcp.server.auth import auth_configured
+        from cloudjobs_mcp.server.rebinding import is_loopback
+
         if not 0 < port < 65536:
             return _fail(f"--port {port} is not a TCP port (1-65535).")
         if not is_loopback(host) and not auth_configured(settings):

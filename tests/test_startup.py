@@ -34,10 +34,13 @@ async def main():
 anyio.run(main)
 """
 
-# Loaded on first use only: token checks (OAuth), plots, the sandboxes, every provider not configured, and
-# the configured one until a tool needs it.
+# Loaded on first use only: what only HTTP serving needs (tokens, Host checks, scope challenges), plots, the
+# sandboxes, every provider not configured, and the configured one until a tool needs it.
 NOT_AT_START = (
     "jwt",
+    "cloudjobs_mcp.server.auth",
+    "cloudjobs_mcp.server.rebinding",
+    "cloudjobs_mcp.server.stepup",
     "matplotlib",
     "cloudjobs_mcp.server.sandbox",
     "cloudjobs_mcp.server.providers.pai",
