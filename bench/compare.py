@@ -247,6 +247,23 @@ def mcp_side(side: str, config: dict[str, Any], common: list[str], lat: float, o
     log(f"{side} at +{lat:g} ms: {time.perf_counter() - t:.0f} s")
 
 
+def install_mode(script: str) -> str:
+    """How the measured cloudjobs-mcp is installed: an editable install starts slower (its import hook
+    finds every module), and users run a wheel (pip, uvx), so a figure says which it was."""
+    try:
+        with open(script, encoding="utf-8") as f:
+            python = f.readline().removeprefix("#!").strip()
+        probe = (
+            "import importlib.metadata as m, json; d = m.distribution('cloudjobs-mcp'); "
+            "u = json.loads(d.read_text('direct_url.json') or '{}'); "
+            "print(('editable' if u.get('dir_info', {}).get('editable') else 'wheel') + ' ' + d.version)"
+        )
+        done = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True, cwd="/")
+        return done.stdout.strip()  # (run from /: the checkout's own egg-info would answer first)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown install"
+
+
 def main() -> None:
     env = {k: v for k, v in os.environ.items() if k not in PROXY_VARS}
     tmp = Path(tempfile.mkdtemp(prefix="cloudjobs-compare-"))
@@ -300,7 +317,11 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)  # holds the target's keys
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     text = table(rows)
-    title = f"cloudjobs-mcp vs floor vs official SDK, target {ARGS.target}, {stamp}, {os.cpu_count()} CPUs"
+    ours = shutil.which("cloudjobs-mcp") or "cloudjobs-mcp"
+    title = (
+        f"cloudjobs-mcp ({install_mode(ours)}) vs floor vs official SDK, target {ARGS.target}, {stamp}, "
+        f"{os.cpu_count()} CPUs"
+    )
     print(f"\n{title}{' (quick: not a measurement)' if ARGS.quick else ''}\n{text}")
     with open(ARGS.out, "a", encoding="utf-8") as f:
         for r in rows:
