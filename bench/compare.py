@@ -69,7 +69,14 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
     raise SystemExit(f"the target did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
 
 
-def start_target(kind: str, tmp: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, str, str]:
+def find_shared_bench() -> Path | None:
+    """../shared/bench: the nearest `shared/bench` folder above this checkout."""
+    return next((d / "shared" / "bench" for d in ROOT.parents if (d / "shared" / "bench").is_dir()), None)
+
+
+def start_target(
+    kind: str, tmp: Path, env: dict[str, str], shared: Path
+) -> tuple[subprocess.Popen[bytes], str, str, str]:
     """(process, endpoint, key id, key secret) of a PAI-DLC-wire server on loopback."""
     if kind == "sandbox":
         port, key_id, secret = free_port(), "bench" + secrets.token_hex(4), secrets.token_hex(16)
@@ -89,7 +96,7 @@ def start_target(kind: str, tmp: Path, env: dict[str, str]) -> tuple[subprocess.
         proc = subprocess.Popen(cmd, env={**env, **keys}, stdout=subprocess.DEVNULL)
         wait_port(port, proc)
         return proc, f"http://127.0.0.1:{port}", key_id, secret
-    script = ARGS.shared / ("fake_pai.py" if kind == "fake-stock" else "fake_pai_nodelay.py")
+    script = shared / ("fake_pai.py" if kind == "fake-stock" else "fake_pai_nodelay.py")
     info = tmp / "fake-info.json"
     cmd = [sys.executable, str(script), "--info", str(info), "--workspaces", "1", "--job-seconds", "3"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
@@ -101,6 +108,15 @@ def start_target(kind: str, tmp: Path, env: dict[str, str]) -> tuple[subprocess.
     time.sleep(0.1)  # the info file is written in one go, but give the writer its close
     data = json.loads(info.read_text())
     return proc, data["endpoint"], data["keys"]["main"]["id"], data["keys"]["main"]["secret"]
+
+
+def create_jobs(kind: str, shared: Path, endpoint: str, env: dict[str, str], jobs_file: Path) -> list[str]:
+    """20 PyTorchJobs made through the official SDK (`sdk_side.py setup`), once they reached their final
+    state (the fake's take 3 s, the sandbox's start at once); their ids."""
+    setup = [sys.executable, str(shared / "sdk_side.py"), "setup", "--endpoint", endpoint, "--jobs", "20"]
+    subprocess.run([*setup, "--jobs-out", str(jobs_file)], env=env, check=True, stdout=subprocess.DEVNULL)
+    time.sleep(1 if kind == "sandbox" else 3.5)
+    return list(json.loads(jobs_file.read_text())["job_ids"])
 
 
 def stop(proc: subprocess.Popen[bytes] | None) -> None:
@@ -270,21 +286,11 @@ def main() -> None:
     target = None
     rows: list[dict[str, Any]] = []
     try:
-        target, endpoint, key_id, secret = start_target(ARGS.target, tmp, env)
+        target, endpoint, key_id, secret = start_target(ARGS.target, tmp, env, ARGS.shared)
         log(f"target: {ARGS.target} at {endpoint}")
         env.update({AK_ID: key_id, AK_SECRET: secret})
         common = ["--endpoint", endpoint, "--jobs-file", str(tmp / "jobs.json")]
-        setup = [sys.executable, str(ARGS.shared / "sdk_side.py"), "setup", "--endpoint", endpoint]
-        subprocess.run(
-            [*setup, "--jobs", "20", "--jobs-out", str(tmp / "jobs.json")],
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        if ARGS.target == "sandbox":
-            time.sleep(1)  # let the sandbox's jobs reach their final state, as the fake's do in 3 s
-        else:
-            time.sleep(3.5)
+        create_jobs(ARGS.target, ARGS.shared, endpoint, env, tmp / "jobs.json")
         ours_cmd = [shutil.which("cloudjobs-mcp") or "cloudjobs-mcp", "serve"]
         floor_cmd = [sys.executable, str(HERE / "floor.py")]
         configs = {"cloudjobs": {"command": ours_cmd}, "floor": {"command": floor_cmd}}
@@ -335,8 +341,9 @@ def parse_args() -> argparse.Namespace:
     )
     ap.add_argument("--target", choices=("fake", "fake-stock", "sandbox"), default="fake")
     ap.add_argument("--latencies", default="0,20", help="injected ms a request, comma-separated (default 0,20)")
-    near = next((d / "shared" / "bench" for d in ROOT.parents if (d / "shared" / "bench").is_dir()), None)
-    ap.add_argument("--shared", type=Path, default=near, help="../shared/bench (default: the nearest above)")
+    ap.add_argument(
+        "--shared", type=Path, default=find_shared_bench(), help="../shared/bench (default: the nearest above)"
+    )
     ap.add_argument("--cold-runs", type=int, default=5)
     ap.add_argument("--order", default="floor,cloudjobs", help="which MCP servers, in this order")
     ap.add_argument("--quick", action="store_true", help="fewer calls: a smoke run")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import os
 import pstats
 import re
@@ -111,23 +110,18 @@ def main() -> None:
         return
     sys.path.insert(0, str(HERE))
     import anyio
-    from compare import start_target, stop
+    from compare import PROXY_VARS, create_jobs, find_shared_bench, start_target, stop
 
+    shared = find_shared_bench()
+    if shared is None:
+        raise SystemExit("no ../shared/bench above this checkout")
     tmp = Path(tempfile.mkdtemp(prefix="cloudjobs-profile-"))
-    shared = next(d / "shared" / "bench" for d in HERE.parents if (d / "shared" / "bench").is_dir())
-    import compare
-
-    compare.ARGS = argparse.Namespace(shared=shared)
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env = {k: v for k, v in os.environ.items() if k not in PROXY_VARS}
     target = None
     try:
-        target, endpoint, key_id, secret = start_target("fake", tmp, env)
+        target, endpoint, key_id, secret = start_target("fake", tmp, env, shared)
         env.update({"ALIBABA_CLOUD_ACCESS_KEY_ID": key_id, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret})
-        jobs = tmp / "jobs.json"
-        setup = [sys.executable, str(shared / "sdk_side.py"), "setup", "--endpoint", endpoint, "--jobs-out", str(jobs)]
-        subprocess.run(setup, env=env, check=True, stdout=subprocess.DEVNULL)
-        time.sleep(3.5)  # the fake's jobs reach Succeeded, as in compare.py
-        ids = json.loads(jobs.read_text())["job_ids"]
+        ids = create_jobs("fake", shared, endpoint, env, tmp / "jobs.json")
         tool_args = {
             "get_job": lambda i: {"job_id": ids[i % len(ids)]},
             "list_jobs": lambda i: {"limit": 20},

@@ -99,13 +99,15 @@ class CloudJobsServer(MCPServer[Any]):
         before = {n for n in self._toolset_of if self.is_listed(n)}
         self._enabled.update(parse_toolsets(toolset))
         self._listing = None
-        for name in [n for n in self._pending if self.is_listed(n)]:
-            self._pending.pop(name)()
+        self._register([n for n in self._pending if self.is_listed(n)])
         return [n for n in self._toolset_of if self.is_listed(n) and n not in before]
 
     def register_all(self) -> None:
         """Build every tool now, enabled or not (for checks that must know them all, e.g. scope refusals)."""
-        for name in list(self._pending):
+        self._register(list(self._pending))
+
+    def _register(self, names: list[str]) -> None:
+        for name in names:
             self._pending.pop(name)()
 
     # -- what the client sees ----------------------------------------------------------------------
