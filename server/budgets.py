@@ -12,15 +12,16 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from cloudjobs_mcp.server.errors import ConfigurationError, GateRefused
 from cloudjobs_mcp.server.identity import IDENTITY_RE, LOCAL
+from cloudjobs_mcp.server.models import Model
 
 EVERYONE = "*"
 
 
-class Limits(BaseModel):
+class Limits(Model):
     model_config = ConfigDict(extra="forbid")
 
     max_hourly: float | None = Field(default=None, ge=0, description="Total price per hour of one job")

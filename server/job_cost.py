@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from cloudjobs_mcp.server.models import Job, Quote, utcnow
+from cloudjobs_mcp.server.models import Job, Model, Quote, utcnow
 
 
-class JobCost(BaseModel):
+class JobCost(Model):
     currency: str
     hourly: float | None = Field(description="The quoted total price per hour (None: price unknown)")
     so_far: float | None = Field(description="Hourly price x the time the job has run so far")

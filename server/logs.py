@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from cloudjobs_mcp.server.diagnosis import find_error_block
 from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.errors import InvalidRequest
-from cloudjobs_mcp.server.models import Job, LogPage
+from cloudjobs_mcp.server.models import Job, LogPage, Model
 from cloudjobs_mcp.server.redact import mask
 from cloudjobs_mcp.server.untrusted import fence, untrusted_field
 
@@ -28,21 +28,21 @@ HEAD_SHARE = 0.25  # of a pod's budget, for its first lines; the rest shows its 
 ERROR_SHARE = 0.3  # of the whole budget, for the error block
 
 
-class PodLog(BaseModel):
+class PodLog(Model):
     pod_id: str
     total_lines: int = Field(description="Lines the pod's log has (within since/until)")
     lines: list[str] = Field(description="Lines shown; a '[... lines a-b cut ...]' marker stands where lines were cut")
     truncated: bool
 
 
-class ErrorBlock(BaseModel):
+class ErrorBlock(Model):
     pod_id: str
     kind: str = Field(description="python_traceback, out_of_memory, nccl or cuda")
     line: int = Field(description="1-based line number where the block starts")
     lines: list[str]
 
 
-class JobLogs(BaseModel):
+class JobLogs(Model):
     job_id: str
     error_block: ErrorBlock | None = Field(description="The error to read first, when the log has one")
     pods: list[PodLog]

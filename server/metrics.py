@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import anyio
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.errors import CloudJobsError, InvalidRequest
@@ -20,6 +20,7 @@ from cloudjobs_mcp.server.models import (
     MetricDefinition,
     MetricKind,
     MetricPoint,
+    Model,
     PodMetricSeries,
 )
 
@@ -37,7 +38,7 @@ DEFAULT_DEFINITIONS: dict[str, str] = {
 }
 
 
-class Summary(BaseModel):
+class Summary(Model):
     latest: float | None = Field(description="The last value (None when it was NaN or infinite)")
     mean: float | None
     max: float | None
@@ -48,19 +49,19 @@ class Summary(BaseModel):
     series: list[float] = Field(description=f"At most {SERIES_POINTS} points, oldest first (bucket means)")
 
 
-class PodUsage(BaseModel):
+class PodUsage(Model):
     pod_id: str
     metrics: dict[str, Summary] = Field(description="By metric: cpu, memory, gpu_core, gpu_memory (% of allocation)")
 
 
-class TrainingMetric(BaseModel):
+class TrainingMetric(Model):
     name: str
     pod_id: str
     first: float | None
     summary: Summary
 
 
-class JobMetrics(BaseModel):
+class JobMetrics(Model):
     job_id: str
     status: JobStatus
     usage: list[PodUsage]

@@ -40,7 +40,15 @@ class JobStatus(StrEnum):
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED})
 
 
-class _Model(BaseModel):
+class Model(BaseModel):
+    """The project's pydantic base. A model's validator and serializer are built on its first use
+    (``defer_build``), not when its module is imported: a start imports some 70 models, and tools/list needs
+    none of them built (tool schemas come from server/tool_schemas.json)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class _Model(Model):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -11,11 +11,11 @@ import time
 from typing import TYPE_CHECKING
 
 import anyio
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from cloudjobs_mcp.server.errors import CloudJobsError
 from cloudjobs_mcp.server.gate import money
-from cloudjobs_mcp.server.models import Accelerator, Spec
+from cloudjobs_mcp.server.models import Accelerator, Model, Spec
 from cloudjobs_mcp.server.pricing import PriceTable
 from cloudjobs_mcp.server.providers.base import Provider
 
@@ -46,7 +46,7 @@ def priced_rows(engine: Engine, found: dict[str, list[Spec]]) -> list[SpecRow]:
 
 
 # -- compare_offers -------------------------------------------------------------------------------------
-class Offer(BaseModel):
+class Offer(Model):
     rank: int | None = Field(description="1 = cheapest in its currency group; None: price unknown")
     provider: str
     instance_type: str
@@ -63,7 +63,7 @@ class Offer(BaseModel):
     price_source: str
 
 
-class OfferComparison(BaseModel):
+class OfferComparison(Model):
     need: str
     worker_count: int
     estimated_minutes: float
@@ -252,7 +252,7 @@ def _note(currencies: list[str], target: str | None, table: PriceTable, offers: 
 
 
 # -- list_providers -------------------------------------------------------------------------------------
-class ProviderState(BaseModel):
+class ProviderState(Model):
     name: str
     label: str
     default: bool = Field(description="Used when a call names no provider and nothing else decides")

@@ -21,7 +21,7 @@ from typing import Any
 from mcp.server import MCPServer
 from mcp.server.auth.routes import build_resource_metadata_url
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
-from mcp.types import INVALID_REQUEST
+from mcp.types import INVALID_REQUEST, Tool
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
@@ -64,10 +64,11 @@ class ScopeChallenge:
 
     async def write_tools(self) -> frozenset[str]:
         if self._writers is None:  # every tool, listed or not: a disabled toolset's need the scope too
-            if isinstance(self._mcp, CloudJobsServer):
-                self._mcp.register_all()  # a disabled toolset's tools are built only when needed: now
-            self._writers = frozenset(t.name for t in await MCPServer.list_tools(self._mcp) if writes(t))
+            self._writers = frozenset(t.name for t in await self._tools() if writes(t))
         return self._writers
+
+    async def _tools(self) -> list[Tool]:
+        return self._mcp.all_tools() if isinstance(self._mcp, CloudJobsServer) else await self._mcp.list_tools()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         caller = current_caller()
@@ -93,7 +94,7 @@ class ScopeChallenge:
     async def _refuse(self, call: dict[str, Any], caller: Caller, scope: Scope, receive: Receive, send: Send) -> None:
         params = call["params"]
         name = str(params["name"])
-        tool = next(t for t in await MCPServer.list_tools(self._mcp) if t.name == name)
+        tool = next(t for t in await self._tools() if t.name == name)
         text = refusal(tool, caller) or f"{name} needs the {SCOPE_WRITE} scope."
         if self._trail is not None:
             args = params.get("arguments")

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 import anyio
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from cloudjobs_mcp.server import metrics as job_metrics
 from cloudjobs_mcp.server.diagnosis import IMAGE_PULL, ErrorBlock, find_error_block
 from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.errors import CloudJobsError
-from cloudjobs_mcp.server.models import Event, Job, JobStatus, Pod, SanityCheckResult, utcnow
+from cloudjobs_mcp.server.models import Event, Job, JobStatus, Model, Pod, SanityCheckResult, utcnow
 from cloudjobs_mcp.server.redact import mask
 from cloudjobs_mcp.server.untrusted import untrusted_field
 
@@ -91,7 +91,7 @@ NEXT_STEPS: dict[str, str] = {
 }
 
 
-class Diagnosis(BaseModel):
+class Diagnosis(Model):
     job_id: str
     status: JobStatus
     raw_status: str

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 import anyio
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from cloudjobs_mcp.server import verdict
 from cloudjobs_mcp.server.diagnosis import IMAGE_PULL
 from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.errors import CloudJobsError, Forbidden, Throttled
 from cloudjobs_mcp.server.identity import Caller
-from cloudjobs_mcp.server.models import Event, Job, JobStatus, Pod
+from cloudjobs_mcp.server.models import Event, Job, JobStatus, Model, Pod
 from cloudjobs_mcp.server.redact import mask
 from cloudjobs_mcp.server.untrusted import untrusted_field
 from cloudjobs_mcp.server.verdict import failing_pod
@@ -39,7 +39,7 @@ _IMAGE = re.compile(r"(?:pull(?:ing)? image|image) \"([^\"]+)\"", re.IGNORECASE)
 WAITING = (JobStatus.CREATING, JobStatus.QUEUING)
 
 
-class Failure(BaseModel):
+class Failure(Model):
     verdict: str = Field(description="What went wrong, as diagnose_job names it (e.g. out_of_memory, user_code)")
     next_step: str
     error_block: list[str] = Field(description="The error found in the failing pod's log; read it first")
@@ -51,20 +51,20 @@ class Failure(BaseModel):
     events: list[str] = Field(default_factory=list, description="The failing pod's (or the job's) last events")
 
 
-class Stall(BaseModel):
+class Stall(Model):
     status: str
     unchanged_seconds: float
     events: list[str]
     log_tail: list[str]
 
 
-class ImagePull(BaseModel):
+class ImagePull(Model):
     image: str | None
     event: str
     since_seconds: float
 
 
-class WaitResult(BaseModel):
+class WaitResult(Model):
     job_id: str
     name: str
     status: JobStatus

@@ -7,12 +7,12 @@ from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, Resolve
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import CloudJobsError, Forbidden
 from cloudjobs_mcp.server.identity import SCOPE_ADMIN
-from cloudjobs_mcp.server.models import Job, JobStatus, utcnow
+from cloudjobs_mcp.server.models import Job, JobStatus, Model, utcnow
 from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.server.watch import until_terminal
 from cloudjobs_mcp.tools._common import ProviderArg, caller_of, engine_of, tool_errors
@@ -21,11 +21,11 @@ CleanupKind = Literal["would_stop", "would_delete", "would_stop_and_delete", "st
 MAX_JOBS = 100
 
 
-class ConfirmDelete(BaseModel):
+class ConfirmDelete(Model):
     confirm: bool = Field(description="Delete these jobs? This cannot be undone.")
 
 
-class CleanupAction(BaseModel):
+class CleanupAction(Model):
     job_id: str
     provider: str
     name: str
@@ -34,7 +34,7 @@ class CleanupAction(BaseModel):
     detail: str = ""
 
 
-class CleanupResult(BaseModel):
+class CleanupResult(Model):
     dry_run: bool
     matched: int
     actions: list[CleanupAction]
@@ -42,7 +42,7 @@ class CleanupResult(BaseModel):
     summary: str
 
 
-class Candidates(BaseModel):
+class Candidates(Model):
     jobs: list[Job]
     unavailable: dict[str, str]
 

@@ -13,13 +13,13 @@ from mcp.server.mcpserver import (
     Resolve,
 )
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import GateRefused
 from cloudjobs_mcp.server.gate import Confirmation, cost_summary, money
 from cloudjobs_mcp.server.job_cost import JobCost, job_cost
-from cloudjobs_mcp.server.models import Job, JobRequest, JobStatus, JobType, MetricDefinition
+from cloudjobs_mcp.server.models import Job, JobRequest, JobStatus, JobType, MetricDefinition, Model
 from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.server.ui import JOB_LINK
 from cloudjobs_mcp.tools._common import ProviderArg, caller_of, engine_of, tool_errors
@@ -28,7 +28,7 @@ MAX_PODS_SHOWN = 32
 SUMMARY_REASON_CHARS = 200
 
 
-class ConfirmLaunch(BaseModel):
+class ConfirmLaunch(Model):
     """What the human is asked. Flat and primitive: elicitation forms allow nothing else."""
 
     confirm: bool = Field(description="Launch this job and accept its cost?")
@@ -48,7 +48,7 @@ class JobDetail(JobView):
     cost: JobCost | None = Field(default=None, description="Cost so far vs the quote; None without a quote here")
 
 
-class JobSummary(BaseModel):
+class JobSummary(Model):
     """A job in a listing or an action's answer: what tells jobs apart (get_job has pods, image, command)."""
 
     job_id: str
@@ -78,7 +78,7 @@ def summary(job: Job) -> JobSummary:
     )  # fmt: skip
 
 
-class CreateResult(BaseModel):
+class CreateResult(Model):
     job: JobSummary
     quote_id: str
     reused: bool = Field(description="True when this quote had already created this job: no new job was made")
@@ -86,7 +86,7 @@ class CreateResult(BaseModel):
     next_step: str
 
 
-class JobList(BaseModel):
+class JobList(Model):
     jobs: list[JobSummary]
     count: int
     truncated: bool

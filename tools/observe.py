@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from cloudjobs_mcp.server import metrics as usage
 from cloudjobs_mcp.server import plot as pictures
@@ -15,7 +15,7 @@ from cloudjobs_mcp.server import verdict
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.engine import check_job_id
 from cloudjobs_mcp.server.metrics import JobMetrics, MetricDefinition
-from cloudjobs_mcp.server.models import Event, MetricKind, SanityCheckResult, WorkloadInfo
+from cloudjobs_mcp.server.models import Event, MetricKind, Model, SanityCheckResult, WorkloadInfo
 from cloudjobs_mcp.server.redact import mask
 from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.server.ui import JOB_LINK
@@ -26,7 +26,7 @@ from cloudjobs_mcp.tools._common import ProviderArg, engine_of, tool_errors, wit
 READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
 
 
-class EventList(BaseModel):
+class EventList(Model):
     job_id: str
     events: list[Event] = Field(description="Oldest first, newest last")
     total: int = Field(description="Events that matched before `limit` was applied")
@@ -34,7 +34,7 @@ class EventList(BaseModel):
     untrusted: str = untrusted_field()
 
 
-class SanityChecks(BaseModel):
+class SanityChecks(Model):
     job_id: str
     enabled: bool = Field(description="False when the job ran without sanity checks")
     passed: bool | None = Field(description="None while checks are missing or still running")

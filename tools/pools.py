@@ -6,12 +6,12 @@ from typing import Any, Literal
 
 from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.engine import Engine
 from cloudjobs_mcp.server.errors import InvalidRequest
-from cloudjobs_mcp.server.models import Pool, PoolWorkloadPage
+from cloudjobs_mcp.server.models import Model, Pool, PoolWorkloadPage
 from cloudjobs_mcp.server.providers.base import PoolProvider
 from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.tools._common import ProviderArg, engine_of, tool_errors
@@ -23,7 +23,7 @@ WorkloadStatus = Literal[
 ]
 
 
-class PoolList(BaseModel):
+class PoolList(Model):
     provider: str
     pools: list[Pool]
     note: str

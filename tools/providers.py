@@ -6,16 +6,17 @@ from typing import Any
 
 from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from cloudjobs_mcp.server import offers
 from cloudjobs_mcp.server.config import Settings
+from cloudjobs_mcp.server.models import Model
 from cloudjobs_mcp.server.offers import OfferComparison, ProviderState
 from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.tools._common import ProviderArg, engine_of, tool_errors
 
 
-class ProviderList(BaseModel):
+class ProviderList(Model):
     providers: list[ProviderState]
 
 

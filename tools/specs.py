@@ -6,10 +6,10 @@ from typing import Any, Literal
 
 from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from cloudjobs_mcp.server.config import Settings
-from cloudjobs_mcp.server.models import Accelerator, Image
+from cloudjobs_mcp.server.models import Accelerator, Image, Model
 from cloudjobs_mcp.server.offers import SpecRow, priced_rows
 from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.tools._common import ProviderArg, engine_of, tool_errors
@@ -24,7 +24,7 @@ _SORT = {
 }
 
 
-class SpecList(BaseModel):
+class SpecList(Model):
     provider: str | None = Field(description="The provider listed; None when every enabled provider was")
     region: str | None
     specs: list[SpecRow]

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import anyio
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from cloudjobs_mcp.server import constraints as template_rules
 from cloudjobs_mcp.server import plot as pictures
@@ -16,7 +16,7 @@ from cloudjobs_mcp.server.engine import check_job_id
 from cloudjobs_mcp.server.errors import CloudJobsError, InvalidRequest
 from cloudjobs_mcp.server.job_cost import job_cost
 from cloudjobs_mcp.server.metrics import DEFAULT_DEFINITIONS, compile_definitions, downsample, parse_training_metrics
-from cloudjobs_mcp.server.models import JobTemplate, OutputModels, TemplateConfig, TemplateConstraint
+from cloudjobs_mcp.server.models import JobTemplate, Model, OutputModels, TemplateConfig, TemplateConstraint
 from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.server.ui import COMPARE_LINK
 from cloudjobs_mcp.tools._common import ProviderArg, caller_of, engine_of, tool_errors, with_plot
@@ -32,12 +32,12 @@ class Unlabeled(JobSummary):
     note: str | None = None
 
 
-class TemplateList(BaseModel):
+class TemplateList(Model):
     templates: list[JobTemplate]
     source: str
 
 
-class SpotHistory(BaseModel):
+class SpotHistory(Model):
     instance_type: str
     hours: float
     latest: float | None
@@ -48,7 +48,7 @@ class SpotHistory(BaseModel):
     note: str
 
 
-class Comparison(BaseModel):
+class Comparison(Model):
     job_id: str
     name: str
     status: str
@@ -59,7 +59,7 @@ class Comparison(BaseModel):
     currency: str | None
 
 
-class ComparisonTable(BaseModel):
+class ComparisonTable(Model):
     columns: list[str]
     rows: list[Comparison]
     note: str

@@ -7,23 +7,24 @@ from typing import Any
 from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import InvalidRequest
+from cloudjobs_mcp.server.models import Model
 from cloudjobs_mcp.server.toolserver import CloudJobsServer
 from cloudjobs_mcp.server.toolsets import ALL, ALWAYS, TOOLSETS, parse_toolsets
 from cloudjobs_mcp.tools._common import tool_errors
 
 
-class Toolset(BaseModel):
+class Toolset(Model):
     name: str
     enabled: bool
     about: str
     tools: list[str]
 
 
-class Toolsets(BaseModel):
+class Toolsets(Model):
     toolsets: list[Toolset]
     added: list[str] = Field(default_factory=list, description="Tools this call made available")
     note: str | None = None
