@@ -90,6 +90,7 @@ from cloudjobs_mcp.server.models import (
 )
 from cloudjobs_mcp.server.pricing import PriceTable
 from cloudjobs_mcp.server.providers.base import TemplateBackend, pod_layout
+from cloudjobs_mcp.server.providers.common import WORKLOAD_STATUS, failure_summary
 from cloudjobs_mcp.server.providers.local.executor import (
     DEFAULT_PRIORITY,
     Capacity,
@@ -135,15 +136,6 @@ PRIORITY_RANGE = (1, 9)  # DLC's
 QUEUE_NAME = "local"
 QUOTA_NAME = "local machine"
 WORKLOAD_SOURCE = "local scheduler"
-_WORKLOAD_STATUS = {
-    JobStatus.CREATING: "Pending",
-    JobStatus.QUEUING: "Pending",
-    JobStatus.RUNNING: "Running",
-    JobStatus.STOPPING: "Running",
-    JobStatus.SUCCEEDED: "Succeeded",
-    JobStatus.FAILED: "Failed",
-    JobStatus.STOPPED: "Failed",
-}
 
 _SCHEMA: tuple[str, ...] = (
     """
@@ -738,7 +730,7 @@ class LocalProvider:
             job_id=job_id,
             name=job.name,
             workload_type=job.job_type,
-            status=_WORKLOAD_STATUS[job.status],
+            status=WORKLOAD_STATUS[job.status],
             created_at=job.created_at,
             enqueued_at=state.enqueued_at or job.created_at,
             user_id=user_id,
@@ -757,10 +749,7 @@ class LocalProvider:
     async def error_info(self, job_id: str) -> str | None:
         """For a Failed job, ``"<reason_code>: <reason>"`` (the executor's own diagnosis: the failing pod's
         exit code or signal, OOM evidence, the failed sanity check, ...); None for any other status."""
-        job = await self.get_job(job_id)
-        if job.status != JobStatus.FAILED or not job.reason:
-            return None
-        return f"{job.reason_code}: {job.reason}" if job.reason_code else job.reason
+        return failure_summary(await self.get_job(job_id))
 
     # ----- labels
 

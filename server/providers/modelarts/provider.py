@@ -41,7 +41,7 @@ import httpx
 
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import InvalidRequest, NotFound, PermissionDenied, ProviderError
-from cloudjobs_mcp.server.http import RetryPolicy, create_client, submit_once
+from cloudjobs_mcp.server.http import RetryPolicy, submit_once
 from cloudjobs_mcp.server.hyperparameters import env_name as hp_env_name
 from cloudjobs_mcp.server.models import (
     JOB_TYPES,
@@ -52,7 +52,6 @@ from cloudjobs_mcp.server.models import (
     JobRequest,
     JobStatus,
     LogPage,
-    MetricDefinition,
     MetricKind,
     MetricPoint,
     OutputModels,
@@ -70,6 +69,15 @@ from cloudjobs_mcp.server.models import (
 )
 from cloudjobs_mcp.server.pricing import PriceTable
 from cloudjobs_mcp.server.providers.base import TAG_CREATED_BY, TAG_OWNER, TAG_QUOTE_ID, TemplateBackend
+from cloudjobs_mcp.server.providers.common import (
+    METRIC_DEFINITIONS_ENV,
+    PooledClient,
+    check_job_shape,
+    check_max_lines,
+    job_for_quote,
+    metric_definitions_from,
+    untracked_outputs,
+)
 from cloudjobs_mcp.server.providers.modelarts import errormap
 from cloudjobs_mcp.server.providers.modelarts.api import ModelArtsApi
 from cloudjobs_mcp.server.providers.modelarts.credentials import Credentials, CredentialsProvider, as_provider
@@ -125,7 +133,6 @@ WORKLOAD_STATUSES = (
     "Failed",
 )
 HYPERPARAMETERS_ENV = "CLOUDJOBS_HYPERPARAMETERS"
-METRIC_DEFINITIONS_ENV = "CLOUDJOBS_METRIC_DEFINITIONS"
 
 
 # ----------------------------------------------------------------------------------- mapping
@@ -260,7 +267,7 @@ def job_from(data: Mapping[str, Any], provider: str = "modelarts") -> Job:
         priority=_int(_dict(spec.get("schedule_policy")).get("priority")),
         resource_id=_str(resource.get("pool_id")),
         hyperparameters=_hyperparameters(envs),
-        metric_definitions=_metric_definitions(envs),
+        metric_definitions=metric_definitions_from(envs),
     )
 
 
@@ -270,22 +277,6 @@ def _hyperparameters(envs: Mapping[str, str]) -> dict[str, str]:
     except ValueError:
         return {}
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-
-def _metric_definitions(envs: Mapping[str, str]) -> list[MetricDefinition]:
-    try:
-        data = json.loads(envs.get(METRIC_DEFINITIONS_ENV) or "[]")
-    except ValueError:
-        return []
-    return (
-        [
-            MetricDefinition(name=str(d["name"]), regex=str(d["regex"]))
-            for d in data
-            if isinstance(d, dict) and d.get("name") and d.get("regex")
-        ]
-        if isinstance(data, list)
-        else []
-    )
 
 
 def _gib(block: Any) -> float:
@@ -425,7 +416,7 @@ def check_pool_name(pool_name: str) -> str:
 # ---------------------------------------------------------------------------------- provider
 
 
-class ModelArtsProvider:
+class ModelArtsProvider(PooledClient):
     """The ``modelarts`` provider. Owns its httpx client unless one is passed in."""
 
     name = "modelarts"
@@ -449,8 +440,7 @@ class ModelArtsProvider:
         self.settings = settings
         self.region = settings.modelarts_region
         self.currency = "CNY" if self.region.startswith("cn-") else "USD"
-        self._owns_client = client is None
-        self._client = client or create_client(settings)
+        self._open_client(settings, client)
         self._env: Mapping[str, str] = os.environ if env is None else env
         self._sleep, self._now = sleep, now
         self._credentials = as_provider(credentials, client=self._client, env=self._env, home=home, now=now)
@@ -472,18 +462,8 @@ class ModelArtsProvider:
         self._bss_lock = anyio.Lock()
         self._engines: list[dict[str, Any]] | None = None
 
-    async def __aenter__(self) -> ModelArtsProvider:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
     def known_secrets(self) -> tuple[str, ...]:
         return self.api.secrets_in_use
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
 
     # ------------------------------------------------------------------------- specs/price
 
@@ -642,10 +622,7 @@ class ModelArtsProvider:
     # ---------------------------------------------------------------------------- validate
 
     def validate_request(self, request: JobRequest, spec: Spec) -> None:
-        if request.job_type not in JOB_TYPES:
-            raise InvalidRequest(f"job_type {request.job_type!r} is not supported; allowed: {', '.join(JOB_TYPES)}")
-        if request.worker_count < 1:
-            raise InvalidRequest(f"worker_count must be at least 1, got {request.worker_count}")
+        check_job_shape(request)
         flavor = self._flavors.get(spec.instance_type)
         if flavor is not None:
             info = _dict(flavor.get("flavor_info"))
@@ -738,12 +715,10 @@ class ModelArtsProvider:
         }
 
     async def create_job(self, request: JobRequest) -> Job:
+        existing = await job_for_quote(request, self.find_job_by_tag, logger)
+        if existing is not None:
+            return existing
         quote = request.tags.get(TAG_QUOTE_ID)
-        if quote:
-            existing = await self.find_job_by_tag(TAG_QUOTE_ID, quote)
-            if existing is not None:
-                logger.info("job %s already exists for quote %s; not creating another", existing.job_id, quote)
-                return existing
         body = await self.create_job_body(request)
         name = body["metadata"]["name"]
 
@@ -892,8 +867,7 @@ class ModelArtsProvider:
     ) -> LogPage:
         """The task's log preview (the newest ≤ 5 MB); ``truncated`` when the full log is longer or lines were cut.
         ModelArts log lines carry no times, so ``since``/``until`` are refused rather than ignored."""
-        if max_lines is not None and max_lines < 1:
-            raise InvalidRequest(f"max_lines must be at least 1, got {max_lines}")
+        check_max_lines(max_lines)
         if since is not None or until is not None:
             raise InvalidRequest(
                 "ModelArts training logs have no per-line times: since/until are not supported on modelarts; "
@@ -1086,12 +1060,9 @@ class ModelArtsProvider:
 
     async def output_models(self, job_id: str) -> OutputModels:
         job = await self.get_job(job_id)
-        return OutputModels(
-            job_id=job.job_id,
-            models=[],
-            total=0,
-            truncated=False,
-            note="ModelArts keeps no list of a custom-image job's outputs: the job writes them where its command "
+        return untracked_outputs(
+            job.job_id,
+            "ModelArts keeps no list of a custom-image job's outputs: the job writes them where its command "
             "puts them (e.g. an OBS path or a mounted volume).",
         )
 

@@ -37,7 +37,7 @@ import math
 import random
 import re
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,9 +48,8 @@ import httpx
 
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import InvalidRequest, NotFound, ProviderError
-from cloudjobs_mcp.server.http import OutcomeUnknown, RetryPolicy, create_client, submit_once
+from cloudjobs_mcp.server.http import OutcomeUnknown, RetryPolicy, submit_once
 from cloudjobs_mcp.server.models import (
-    JOB_TYPES,
     Accelerator,
     Event,
     Image,
@@ -58,7 +57,6 @@ from cloudjobs_mcp.server.models import (
     JobRequest,
     JobStatus,
     LogPage,
-    MetricDefinition,
     MetricKind,
     OutputModels,
     Pod,
@@ -71,6 +69,15 @@ from cloudjobs_mcp.server.models import (
 )
 from cloudjobs_mcp.server.pricing import PriceTable
 from cloudjobs_mcp.server.providers.base import TAG_QUOTE_ID, TemplateBackend
+from cloudjobs_mcp.server.providers.common import (
+    METRIC_DEFINITIONS_ENV,
+    PooledClient,
+    check_job_shape,
+    check_max_lines,
+    gather,
+    job_for_quote,
+    metric_definitions_from,
+)
 from cloudjobs_mcp.server.providers.pai import images, studio, templates
 from cloudjobs_mcp.server.providers.pai.api import PaiApi, QueryValue
 from cloudjobs_mcp.server.providers.pai.credentials import Credentials, CredentialsProvider, as_provider
@@ -254,26 +261,6 @@ def job_from(data: Mapping[str, Any], provider: str = "pai") -> Job:
     )
 
 
-def metric_definitions_from(envs: Mapping[str, Any]) -> list[MetricDefinition]:
-    """``Envs.CLOUDJOBS_METRIC_DEFINITIONS`` (JSON ``[{"name", "regex"}]``) parsed back."""
-    raw = envs.get(templates.METRIC_DEFINITIONS_ENV)
-    if not isinstance(raw, str) or not raw.strip():
-        return []
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return []
-    return (
-        [
-            MetricDefinition(name=str(d["name"]), regex=str(d["regex"]))
-            for d in data
-            if isinstance(d, dict) and d.get("name") and d.get("regex")
-        ]
-        if isinstance(data, list)
-        else []
-    )
-
-
 def downsample_spot(points: list[SpotPricePoint], limit: int = MAX_SPOT_POINTS) -> list[SpotPricePoint]:
     """Oldest first, at most ``limit`` points, evenly spaced; the newest (the current price) is kept."""
     if len(points) <= limit:
@@ -328,23 +315,10 @@ def merge_events(events: list[Event], limit: int | None = None) -> list[Event]:
     return ordered[-limit:] if limit else ordered
 
 
-async def gather(tasks: list[Callable[[], Coroutine[Any, Any, None]]]) -> None:
-    """Run ``tasks`` concurrently; the first failure is raised as itself, not as an ExceptionGroup."""
-    try:
-        async with anyio.create_task_group() as tg:
-            for task in tasks:
-                tg.start_soon(task)
-    except BaseExceptionGroup as group:
-        leaf: BaseException = group
-        while isinstance(leaf, BaseExceptionGroup):
-            leaf = leaf.exceptions[0]
-        raise leaf from None
-
-
 # ---------------------------------------------------------------------------------- provider
 
 
-class PaiProvider:
+class PaiProvider(PooledClient):
     """The ``pai`` provider. Owns its httpx client unless one is passed in."""
 
     name = "pai"
@@ -367,8 +341,7 @@ class PaiProvider:
         self.settings = settings
         self.region = settings.region
         self.currency = "CNY"  # replaced by DescribePrice's Currency (USD on the international site)
-        self._owns_client = client is None
-        self._client = client or create_client(settings)
+        self._open_client(settings, client)
         self._sleep = sleep
         self._now = now
         self._credentials = as_provider(
@@ -401,12 +374,6 @@ class PaiProvider:
         self._image_lock = anyio.Lock()
         self._templates: templates.DlcTemplates | None = None
 
-    async def __aenter__(self) -> PaiProvider:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
     def known_secrets(self) -> tuple[str, ...]:
         """The access key secret and STS token in use: masked in job logs and event text."""
         return self.api.secrets_in_use
@@ -417,10 +384,6 @@ class PaiProvider:
         if source.startswith("cli_profile:"):
             return f"~/.aliyun/config.json (profile {source.split(':', 1)[1]})"
         return source
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
 
     # ------------------------------------------------------------------------ pagination
 
@@ -612,10 +575,7 @@ class PaiProvider:
     # ---------------------------------------------------------------------------- validate
 
     def validate_request(self, request: JobRequest, spec: Spec) -> None:
-        if request.job_type not in JOB_TYPES:
-            raise InvalidRequest(f"job_type {request.job_type!r} is not supported; allowed: {', '.join(JOB_TYPES)}")
-        if request.worker_count < 1:
-            raise InvalidRequest(f"worker_count must be at least 1, got {request.worker_count}")
+        check_job_shape(request)
         if not request.user_command.strip():
             raise InvalidRequest("user_command is empty; give the command every worker runs, e.g. 'python train.py'")
         if not DISPLAY_NAME.match(request.display_name):
@@ -670,7 +630,7 @@ class PaiProvider:
                 raise InvalidRequest(f"hyperparameter name {name!r} is not valid: use letters, digits and '_'")
         added.update(templates.hyperparameter_envs(request.hyperparameters))
         if request.metric_definitions:
-            added[templates.METRIC_DEFINITIONS_ENV] = json.dumps(
+            added[METRIC_DEFINITIONS_ENV] = json.dumps(
                 [d.model_dump() for d in request.metric_definitions], ensure_ascii=False, separators=(",", ":")
             )
         clash = sorted(k for k in added if k in request.envs and request.envs[k] != added[k])
@@ -760,12 +720,10 @@ class PaiProvider:
         return body
 
     async def create_job(self, request: JobRequest) -> Job:
+        existing = await job_for_quote(request, self.find_job_by_tag, logger)
+        if existing is not None:
+            return existing
         quote = request.tags.get(TAG_QUOTE_ID)
-        if quote:
-            existing = await self.find_job_by_tag(TAG_QUOTE_ID, quote)
-            if existing is not None:
-                logger.info("job %s already exists for quote %s; not creating another", existing.job_id, quote)
-                return existing
         body = await self.create_job_body(request)
         job_id = await self._submit(body, quote)
         try:
@@ -935,8 +893,7 @@ class PaiProvider:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> LogPage:
-        if max_lines is not None and max_lines < 1:
-            raise InvalidRequest(f"max_lines must be at least 1, got {max_lines}")
+        check_max_lines(max_lines)
         check_job_id(job_id)
         if is_training_job(job_id):
             return await self._training_pod_logs(job_id, pod_id, max_lines=max_lines, since=since, until=until)

@@ -48,7 +48,6 @@ logger = logging.getLogger("cloudjobs.pai.templates")
 
 SOURCE = "PAI-DLC job templates"
 HYPERPARAMETERS_ENV = "CLOUDJOBS_HYPERPARAMETERS"
-METRIC_DEFINITIONS_ENV = "CLOUDJOBS_METRIC_DEFINITIONS"
 RESERVED_ENV_PREFIX = "CLOUDJOBS_"
 CONSTRAINT_VALUES: tuple[str, ...] = get_args(TemplateConstraint)
 TEMPLATE_PAGE_SIZE = 50

@@ -27,8 +27,6 @@ import re
 import secrets
 import shlex
 import zipfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -39,7 +37,7 @@ import httpx
 from cloudjobs_mcp.server import __version__
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import InvalidRequest, NotFound, ProviderError
-from cloudjobs_mcp.server.http import RetryPolicy, create_client
+from cloudjobs_mcp.server.http import RetryPolicy
 from cloudjobs_mcp.server.hyperparameters import env_name
 from cloudjobs_mcp.server.models import (
     Accelerator,
@@ -61,6 +59,14 @@ from cloudjobs_mcp.server.models import (
 )
 from cloudjobs_mcp.server.pricing import PriceTable
 from cloudjobs_mcp.server.providers.base import TAG_QUOTE_ID, TemplateBackend, pod_layout
+from cloudjobs_mcp.server.providers.common import (
+    WORKLOAD_STATUS,
+    PooledClient,
+    failure_summary,
+    first_error,
+    gather,
+    untracked_outputs,
+)
 from cloudjobs_mcp.server.providers.ray.api import ALREADY_EXISTS, JOB_ID_RE, RayApi, address_of, dumps
 from cloudjobs_mcp.server.providers.ray.specs import Shape, cluster_shapes
 
@@ -87,15 +93,6 @@ _STATUS = {
     "SUCCEEDED": JobStatus.SUCCEEDED,
     "FAILED": JobStatus.FAILED,
     "STOPPED": JobStatus.STOPPED,
-}
-_WORKLOAD = {
-    JobStatus.QUEUING: "Pending",
-    JobStatus.CREATING: "Pending",
-    JobStatus.RUNNING: "Running",
-    JobStatus.STOPPING: "Running",
-    JobStatus.SUCCEEDED: "Succeeded",
-    JobStatus.FAILED: "Failed",
-    JobStatus.STOPPED: "Failed",
 }
 NEVER_STARTS = (
     "Stop requested, but Ray cannot stop a job whose driver has not started: it stays PENDING until the "
@@ -136,7 +133,7 @@ def _short(text: str | None, limit: int = 600) -> str | None:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class RayProvider:
+class RayProvider(PooledClient):
     """Jobs on a Ray cluster. See the module docstring."""
 
     name = "ray"
@@ -157,16 +154,14 @@ class RayProvider:
             token = os.environ.get(TOKEN_ENV, "").strip()
         self._token = token or None
         self.address = address_of(address or settings.ray_address)
-        self._client = create_client(settings, transport=transport)
-        self.api = RayApi(self.address, token, self._client, RetryPolicy.from_settings(settings))
+        self.api = RayApi(
+            self.address, token, self._open_client(settings, transport=transport), RetryPolicy.from_settings(settings)
+        )
         self._shapes: dict[str, Shape] = {}
 
     def known_secrets(self) -> tuple[str, ...]:
         """The cluster token: masked wherever it could show up (job logs, events)."""
         return (self._token,) if self._token else ()
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
     # ----- catalogue
 
@@ -180,9 +175,7 @@ class RayProvider:
         async def get_usage() -> None:
             usage.update(await self.api.usage_by_node())
 
-        async with _first_error(), anyio.create_task_group() as tg:
-            tg.start_soon(get_nodes)
-            tg.start_soon(get_usage)
+        await gather([get_nodes, get_usage])
         shapes = cluster_shapes(nodes, usage)
         self._shapes = {s.name: s for s in shapes}
         return shapes
@@ -375,7 +368,7 @@ class RayProvider:
             async with limiter:
                 jobs[i] = _to_job(raw, await self._state(raw))
 
-        async with _first_error(), anyio.create_task_group() as tg:
+        async with first_error(), anyio.create_task_group() as tg:
             for i, raw in enumerate(raws):
                 tg.start_soon(one, i, raw)
         out = [j for j in jobs if j is not None and (status is None or j.status == status)]
@@ -492,7 +485,7 @@ class RayProvider:
             job_id=job.job_id,
             name=job.name,
             workload_type=job.job_type,
-            status=_WORKLOAD[job.status],
+            status=WORKLOAD_STATUS[job.status],
             created_at=job.created_at,
             is_scheduled=not waiting,
             in_quota=False,
@@ -503,10 +496,7 @@ class RayProvider:
         )
 
     async def error_info(self, job_id: str) -> str | None:
-        job = await self.get_job(job_id)
-        if job.status != JobStatus.FAILED or not job.reason:
-            return None
-        return f"{job.reason_code}: {job.reason}" if job.reason_code else job.reason
+        return failure_summary(await self.get_job(job_id))
 
     async def label_job(self, job_id: str, labels: dict[str, str]) -> Job:
         raise InvalidRequest(
@@ -522,29 +512,14 @@ class RayProvider:
 
     async def output_models(self, job_id: str) -> OutputModels:
         await self.api.get_job(job_id)
-        return OutputModels(
-            job_id=job_id,
-            models=[],
-            total=0,
-            truncated=False,
-            note="A Ray cluster has no shared output store: the job writes its outputs where its program puts "
+        return untracked_outputs(
+            job_id,
+            "A Ray cluster has no shared output store: the job writes its outputs where its program puts "
             "them (shared storage or object store of your own).",
         )
 
     def template_backend(self) -> TemplateBackend | None:
         return None
-
-
-@asynccontextmanager
-async def _first_error() -> AsyncIterator[None]:
-    """Concurrent calls fail as the first of them did (a task group wraps it in an ExceptionGroup)."""
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        first = group.exceptions[0]
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        raise first from None
 
 
 def _spec_of(shape: Shape) -> Spec:

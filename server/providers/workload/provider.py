@@ -36,7 +36,7 @@ import httpx
 
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import InvalidRequest, NotFound, ProviderError
-from cloudjobs_mcp.server.http import RemoteNotFound, RetryPolicy, create_client, submit_once
+from cloudjobs_mcp.server.http import RemoteNotFound, RetryPolicy, submit_once
 from cloudjobs_mcp.server.hyperparameters import env_name
 from cloudjobs_mcp.server.models import (
     Accelerator,
@@ -57,6 +57,7 @@ from cloudjobs_mcp.server.models import (
 )
 from cloudjobs_mcp.server.pricing import PriceTable
 from cloudjobs_mcp.server.providers.base import TAG_QUOTE_ID, TemplateBackend
+from cloudjobs_mcp.server.providers.common import PooledClient, check_max_lines, job_for_quote, untracked_outputs
 from cloudjobs_mcp.server.providers.workload import mapping
 from cloudjobs_mcp.server.providers.workload.api import WorkloadApi
 from cloudjobs_mcp.server.providers.workload.logbook import LogBook, split_lines
@@ -91,7 +92,7 @@ class BatchOutcome:
     detail: str = ""
 
 
-class WorkloadProvider:
+class WorkloadProvider(PooledClient):
     """Async provider for a Primus-SaFE platform; one pooled client, one login."""
 
     name = NAME
@@ -108,9 +109,7 @@ class WorkloadProvider:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
-        self._owns_client = client is None
-        self.client = client or create_client(settings)
-        self.api = WorkloadApi(settings, self.client, policy=policy, sleep=sleep)
+        self.api = WorkloadApi(settings, self._open_client(settings, client), policy=policy, sleep=sleep)
         self.region = urlsplit(self.api.base).netloc or "workload"
         self.workspace = (settings.workload_workspace or "").strip() or None
         self.ttl_seconds = settings.workload_ttl_seconds
@@ -125,10 +124,6 @@ class WorkloadProvider:
 
     def known_secrets(self) -> tuple[str, ...]:
         return self.api.auth.secrets()
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self.client.aclose()
 
     # ------------------------------------------------------------------------------ specs
 
@@ -304,12 +299,10 @@ class WorkloadProvider:
         return body
 
     async def create_job(self, request: JobRequest) -> Job:
+        existing = await job_for_quote(request, self._find, logger, what="workload")
+        if existing is not None:
+            return existing
         quote = request.tags.get(TAG_QUOTE_ID)
-        if quote:
-            existing = await self._find(TAG_QUOTE_ID, quote)
-            if existing is not None:
-                logger.info("workload %s already exists for quote %s; not creating another", existing.job_id, quote)
-                return existing
         body = await self.create_body(request)
         job_id = await self._submit(body, quote)
         placeholder = Job(
@@ -583,8 +576,7 @@ class WorkloadProvider:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> LogPage:
-        if max_lines is not None and max_lines < 1:
-            raise InvalidRequest(f"max_lines must be at least 1, got {max_lines}")
+        check_max_lines(max_lines)
         check_id(job_id)
         asked = max_lines or WHOLE_LOG_LINES
         query: dict[str, Any] = {"tailLines": asked}
@@ -775,12 +767,9 @@ class WorkloadProvider:
 
     async def output_models(self, job_id: str) -> OutputModels:
         await self._raw(job_id)
-        return OutputModels(
-            job_id=job_id,
-            models=[],
-            total=0,
-            truncated=False,
-            note="The workload platform does not track outputs: a job writes them to its workspace's volumes.",
+        return untracked_outputs(
+            job_id,
+            "The workload platform does not track outputs: a job writes them to its workspace's volumes.",
         )
 
     def template_backend(self) -> TemplateBackend | None:
