@@ -29,12 +29,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 import httpx
 
-from cloudjobs_mcp.server.errors import CredentialsNotFound
+from cloudjobs_mcp.server.providers.credchain import CredentialChain, Source, Unavailable, as_source
 
 logger = logging.getLogger("cloudjobs.modelarts.credentials")
 
@@ -83,24 +83,7 @@ class Credentials:
         return tuple(v for v in (self.secret_key, self.security_token) if v)
 
 
-class CredentialsProvider(Protocol):
-    async def get(self) -> Credentials: ...
-
-
-class Unavailable(Exception):
-    """A source has nothing to offer; ``reason`` says why (never a secret)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class StaticCredentials:
-    def __init__(self, credentials: Credentials) -> None:
-        self._credentials = credentials
-
-    async def get(self) -> Credentials:
-        return self._credentials
+CredentialsProvider = Source[Credentials]  # anything with ``async get() -> Credentials``
 
 
 class EnvironmentSource:
@@ -257,7 +240,7 @@ class MetadataSource:
             return self._cached
 
 
-class DefaultChain:
+class DefaultChain(CredentialChain[Credentials]):
     """Environment → profile file → ECS metadata agency; the first that answers is reused afterwards."""
 
     def __init__(
@@ -268,45 +251,24 @@ class DefaultChain:
         home: Path | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        super().__init__(
+            "Huawei Cloud",
+            f"Set {ENV_AK} and {ENV_SK} (optionally {ENV_TOKEN} and {ENV_PROJECT_ID}) in the server's environment, "
+            "or write them to ~/.huaweicloud/credentials under [basic] (ak = ..., sk = ...).",
+            logger,
+        )
         self._env: Mapping[str, str] = os.environ if env is None else env
         home = home if home is not None else Path(self._env.get("HOME") or Path.home())
         profile = self._env.get(ENV_CREDENTIALS_FILE, "").strip()
-        self.sources: list[tuple[str, CredentialsProvider]] = [
+        self._sources: list[tuple[str, Source[Credentials] | str]] = [
             ("environment", EnvironmentSource(self._env)),
             ("profile file", ProfileSource(Path(profile) if profile else home / ".huaweicloud" / "credentials")),
             ("ECS metadata agency", MetadataSource(client, now)),
         ]
-        self._chosen: CredentialsProvider | None = None
-        self._lock = anyio.Lock()
 
-    async def get(self) -> Credentials:
-        if self._chosen is not None:
-            try:
-                return await self._chosen.get()
-            except Unavailable as exc:
-                raise CredentialsNotFound(f"Huawei Cloud credentials are no longer available: {exc.reason}") from None
-        async with self._lock:
-            reasons: list[str] = []
-            for label, source in self.sources:
-                try:
-                    credentials = await source.get()
-                except Unavailable as exc:
-                    reasons.append(f"{label}: {exc.reason}")
-                    continue
-                self._chosen = source
-                logger.info("using Huawei Cloud credentials from %s", credentials.source)
-                return credentials
-        raise CredentialsNotFound(
-            "No Huawei Cloud credentials found. Tried, in order: "
-            + "; ".join(f"{i}) {r}" for i, r in enumerate(reasons, 1))
-            + f". Set {ENV_AK} and {ENV_SK} (optionally {ENV_TOKEN} and {ENV_PROJECT_ID}) in the server's "
-            "environment, or write them to ~/.huaweicloud/credentials under [basic] (ak = ..., sk = ...)."
-        )
+    def sources(self) -> list[tuple[str, Source[Credentials] | str]]:
+        return self._sources
 
 
 def as_provider(credentials: Credentials | CredentialsProvider | None, **chain: Any) -> CredentialsProvider:
-    if credentials is None:
-        return DefaultChain(**chain)
-    if isinstance(credentials, Credentials):
-        return StaticCredentials(credentials)
-    return credentials
+    return as_source(credentials, Credentials, lambda: DefaultChain(**chain))

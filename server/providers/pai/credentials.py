@@ -31,13 +31,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 import httpx
 
-from cloudjobs_mcp.server.errors import AuthenticationError, CredentialsNotFound, ProviderError
+from cloudjobs_mcp.server.errors import AuthenticationError, ProviderError
 from cloudjobs_mcp.server.http import RetryPolicy, send
+from cloudjobs_mcp.server.providers.credchain import CredentialChain, Source, Unavailable, as_source
 from cloudjobs_mcp.server.providers.pai import endpoints, errormap, signing
 
 logger = logging.getLogger("cloudjobs.pai.credentials")
@@ -90,28 +91,7 @@ class Credentials:
         return tuple(v for v in (self.access_key_secret, self.security_token) if v)
 
 
-class CredentialsProvider(Protocol):
-    name: str
-
-    async def get(self) -> Credentials: ...
-
-
-class Unavailable(Exception):
-    """A source in the chain has nothing to offer; ``reason`` says why (never a secret)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class StaticCredentialsProvider:
-    name = "static"
-
-    def __init__(self, credentials: Credentials) -> None:
-        self._credentials = credentials
-
-    async def get(self) -> Credentials:
-        return self._credentials
+CredentialsProvider = Source[Credentials]  # anything with ``async get() -> Credentials``
 
 
 class EnvironmentCredentialsProvider:
@@ -310,7 +290,7 @@ class CLIProfileCredentialsProvider:
         )
 
 
-class DefaultCredentialsChain:
+class DefaultCredentialsChain(CredentialChain[Credentials]):
     """Environment → OIDC/RRSA → CLI profile; the first source that answers is reused afterwards."""
 
     name = "default"
@@ -326,6 +306,12 @@ class DefaultCredentialsChain:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
+        super().__init__(
+            "Alibaba Cloud",
+            f"Set {ENV_AK_ID} and {ENV_AK_SECRET} (optionally {ENV_TOKEN}) in the server's environment, configure "
+            "RRSA/OIDC, or run `aliyun configure` to create a profile.",
+            logger,
+        )
         self._env: Mapping[str, str] = os.environ if env is None else env
         self._home = home
         self._client = client
@@ -333,8 +319,6 @@ class DefaultCredentialsChain:
         self._now = now
         self._sleep = sleep
         self._rand = rand
-        self._chosen: CredentialsProvider | None = None
-        self._lock = anyio.Lock()
 
     def _oidc(
         self, role_arn: str, provider_arn: str, token_file: str, session_name: str | None
@@ -356,17 +340,9 @@ class DefaultCredentialsChain:
             rand=self._rand,
         )
 
-    @staticmethod
-    async def _refresh(source: CredentialsProvider) -> Credentials:
-        try:
-            return await source.get()
-        except Unavailable as exc:  # e.g. the OIDC token file vanished after the first success
-            raise CredentialsNotFound(f"Alibaba Cloud credentials are no longer available: {exc.reason}") from None
-
-    def _sources(self) -> list[tuple[str, CredentialsProvider | str]]:
-        """(label, provider or the reason it is not configured), in chain order."""
+    def sources(self) -> list[tuple[str, Source[Credentials] | str]]:
         env = self._env
-        sources: list[tuple[str, CredentialsProvider | str]] = [("environment", EnvironmentCredentialsProvider(env))]
+        sources: list[tuple[str, Source[Credentials] | str]] = [("environment", EnvironmentCredentialsProvider(env))]
         oidc_vars = (ENV_ROLE_ARN, ENV_OIDC_PROVIDER_ARN, ENV_OIDC_TOKEN_FILE)
         missing = [v for v in oidc_vars if not env.get(v, "").strip()]
         if missing:
@@ -392,36 +368,6 @@ class DefaultCredentialsChain:
             )
         return sources
 
-    async def get(self) -> Credentials:
-        if self._chosen is not None:
-            return await self._refresh(self._chosen)
-        async with self._lock:
-            if self._chosen is not None:
-                return await self._refresh(self._chosen)
-            reasons: list[str] = []
-            for label, source in self._sources():
-                if isinstance(source, str):
-                    reasons.append(f"{label}: {source}")
-                    continue
-                try:
-                    credentials = await source.get()
-                except Unavailable as exc:
-                    reasons.append(f"{label}: {exc.reason}")
-                    continue
-                self._chosen = source
-                logger.info("using Alibaba Cloud credentials from %s", credentials.source)
-                return credentials
-            raise CredentialsNotFound(
-                "No Alibaba Cloud credentials found. Tried, in order: "
-                + "; ".join(f"{i}) {r}" for i, r in enumerate(reasons, 1))
-                + f". Set {ENV_AK_ID} and {ENV_AK_SECRET} (optionally {ENV_TOKEN}) in the server's "
-                "environment, configure RRSA/OIDC, or run `aliyun configure` to create a profile."
-            )
-
 
 def as_provider(credentials: Credentials | CredentialsProvider | None, **chain_kwargs: Any) -> CredentialsProvider:
-    if credentials is None:
-        return DefaultCredentialsChain(**chain_kwargs)
-    if isinstance(credentials, Credentials):
-        return StaticCredentialsProvider(credentials)
-    return credentials
+    return as_source(credentials, Credentials, lambda: DefaultCredentialsChain(**chain_kwargs))
