@@ -9,6 +9,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from cloudjobs_mcp.server.providers.pai import signing
 from cloudjobs_mcp.server.sandbox import AccessKey, generate_sts_credential
 from cloudjobs_mcp.server.sandbox.auth import NonceCache
 from cloudjobs_mcp.server.sandbox.catalog import SPECS
+from cloudjobs_mcp.server.sandbox.runner import serve_until_interrupted
 from tests.conftest import Asker, call, call_error, create_args, error_text, quote
 from tests.sandbox_fixtures import pai_client, running_sandbox, signed_call
 
@@ -639,3 +641,15 @@ def test_the_sandbox_command_serves_until_interrupted(tmp_path):
             proc.kill()
             raise
     assert proc.returncode == 0, proc.stderr.read()  # type: ignore[union-attr]
+
+
+def test_every_sandbox_command_refuses_a_port_in_use_before_saying_anything_else(tmp_path, capsys):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        banners: list[tuple[str, int]] = []
+        status = serve_until_interrupted(object(), "127.0.0.1", port, lambda h, p: str(banners.append((h, p))), "Test")
+    out, err = capsys.readouterr()
+    assert status == 2 and banners == [] and out == ""
+    assert err.startswith(f"cloudjobs-mcp sandbox: cannot listen on 127.0.0.1:{port}: ")

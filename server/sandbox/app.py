@@ -74,8 +74,8 @@ import shutil
 import socket
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,6 +95,7 @@ from cloudjobs_mcp.server.providers.local.sanity import SanityOptions
 from cloudjobs_mcp.server.providers.pai import endpoints, signing
 from cloudjobs_mcp.server.sandbox import catalog, observe, spot
 from cloudjobs_mcp.server.sandbox.auth import Authenticator
+from cloudjobs_mcp.server.sandbox.common import in_background
 from cloudjobs_mcp.server.sandbox.errors import (
     ApiError,
     error_body,
@@ -416,14 +417,8 @@ class Sandbox:
 
     # ---------------------------------------------------------------------------------- lifespan
 
-    @asynccontextmanager
-    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._scheduler)
-            try:
-                yield
-            finally:
-                tg.cancel_scope.cancel()
+    def _lifespan(self, app: Starlette) -> AbstractAsyncContextManager[None]:
+        return in_background(self._scheduler)
 
     async def _scheduler(self) -> None:
         self._scheduler_running = True

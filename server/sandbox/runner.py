@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 
@@ -34,11 +34,21 @@ def reachable_host(bound: str) -> str:
     return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(bound, bound)
 
 
-@dataclass
-class RunningSandbox:
-    """A sandbox answering on ``url``; what a client needs to reach it."""
+class Face(Protocol):
+    """A sandbox face: an ASGI ``app`` and the faults it injects."""
 
-    sandbox: Sandbox
+    @property
+    def faults(self) -> Faults: ...
+
+
+F = TypeVar("F", bound=Face)
+
+
+@dataclass
+class RunningFace(Generic[F]):
+    """A sandbox face answering on ``url``; what a client needs to reach it."""
+
+    sandbox: F
     host: str
     port: int
 
@@ -54,6 +64,11 @@ class RunningSandbox:
     @property
     def faults(self) -> Faults:
         return self.sandbox.faults
+
+
+@dataclass
+class RunningSandbox(RunningFace[Sandbox]):
+    """The PAI face answering on ``url``."""
 
     @property
     def access_key(self) -> AccessKey:
@@ -204,6 +219,34 @@ def banner(running: RunningSandbox, *, show_secret: bool) -> str:
     return "\n".join(lines)
 
 
+def serve_until_interrupted(
+    face: Any, host: str, port: int, banner: Callable[[str, int], str], name: str, *, warn_exposed: bool = False
+) -> int:
+    """The CLI's serving of any face: bind ``host:port`` (exit status 2, saying why, when it cannot), print
+    ``banner(reachable host, bound port)``, serve until Ctrl-C; 0 after a clean stop."""
+    try:
+        sock = _bind(host, port)
+    except OSError as exc:
+        print(f"cloudjobs-mcp sandbox: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return 2
+    if warn_exposed and host not in ("127.0.0.1", "::1", "localhost"):
+        print(
+            f"cloudjobs-mcp sandbox: WARNING: listening on {host}: anyone holding the key can run commands "
+            "on this machine",
+            file=sys.stderr,
+        )
+    print(banner(reachable_host(host), int(sock.getsockname()[1])), flush=True)
+    server = _uvicorn_server(face)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn shuts down cleanly, then re-raises the signal it caught
+        pass
+    finally:
+        sock.close()
+    print(f"{name} sandbox stopped.", flush=True)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """``cloudjobs-mcp sandbox``: serve until interrupted."""
     if getattr(args, "cloud", "pai") == "modelarts":
@@ -236,25 +279,8 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"cloudjobs-mcp sandbox: {exc}", file=sys.stderr)
         return 2
-    try:
-        sock = _bind(args.host, args.port)
-    except OSError as exc:
-        print(f"cloudjobs-mcp sandbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 2
-    if args.host not in ("127.0.0.1", "::1", "localhost"):
-        print(
-            f"cloudjobs-mcp sandbox: WARNING: listening on {args.host}: anyone holding the key can run commands "
-            "on this machine",
-            file=sys.stderr,
-        )
-    running = RunningSandbox(sandbox, reachable_host(args.host), int(sock.getsockname()[1]))
-    print(banner(running, show_secret=generated), flush=True)
-    server = _uvicorn_server(sandbox)
-    try:
-        server.run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn shuts down cleanly, then re-raises the signal it caught
-        pass
-    finally:
-        sock.close()
-    print("PAI sandbox stopped.", flush=True)
-    return 0
+
+    def show(host: str, port: int) -> str:
+        return banner(RunningSandbox(sandbox, host, port), show_secret=generated)
+
+    return serve_until_interrupted(sandbox, args.host, args.port, show, "PAI", warn_exposed=True)

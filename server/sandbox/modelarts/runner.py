@@ -11,9 +11,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from cloudjobs_mcp.server.providers.modelarts import endpoints
-from cloudjobs_mcp.server.sandbox.faults import Faults
 from cloudjobs_mcp.server.sandbox.modelarts.app import ModelArtsSandbox, load_or_create
-from cloudjobs_mcp.server.sandbox.runner import host_port, reachable_host
+from cloudjobs_mcp.server.sandbox.runner import RunningFace
 from cloudjobs_mcp.server.sandbox.settings import AccessKey, SandboxSettings
 
 KEYS_FILE = "modelarts-sandbox-keys.json"
@@ -21,19 +20,7 @@ DEFAULT_REGION = "cn-north-4"
 
 
 @dataclass
-class RunningModelArts:
-    sandbox: ModelArtsSandbox
-    host: str
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://{host_port(self.host, self.port)}"
-
-    @property
-    def faults(self) -> Faults:
-        return self.sandbox.faults
-
+class RunningModelArts(RunningFace[ModelArtsSandbox]):
     @property
     def access_key(self) -> AccessKey:
         return self.sandbox.access_key
@@ -102,7 +89,7 @@ def banner(running: RunningModelArts, *, show_secret: bool) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """``cloudjobs-mcp sandbox --cloud modelarts``: serve until interrupted."""
-    from cloudjobs_mcp.server.sandbox.runner import _bind, _uvicorn_server, apply_fault_flags, default_state_dir
+    from cloudjobs_mcp.server.sandbox.runner import apply_fault_flags, default_state_dir, serve_until_interrupted
 
     state = (args.state or default_state_dir()).expanduser()
     region = args.region if args.region != "cn-hangzhou" else DEFAULT_REGION
@@ -130,19 +117,8 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"cloudjobs-mcp sandbox: {exc}", file=sys.stderr)
         return 2
-    try:
-        sock = _bind(args.host, args.port)
-    except OSError as exc:
-        print(f"cloudjobs-mcp sandbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 2
-    running = RunningModelArts(face, reachable_host(args.host), int(sock.getsockname()[1]))
-    print(banner(running, show_secret=generated), flush=True)
-    server = _uvicorn_server(face)
-    try:
-        server.run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sock.close()
-    print("ModelArts sandbox stopped.", flush=True)
-    return 0
+
+    def show(host: str, port: int) -> str:
+        return banner(RunningModelArts(face, host, port), show_secret=generated)
+
+    return serve_until_interrupted(face, args.host, args.port, show, "ModelArts")

@@ -34,8 +34,7 @@ import re
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +49,7 @@ from starlette.routing import Route
 from cloudjobs_mcp.server.errors import NotFound
 from cloudjobs_mcp.server.providers.local.executor import Executor, PodSpec, RunState
 from cloudjobs_mcp.server.sandbox.app import free_port
+from cloudjobs_mcp.server.sandbox.common import in_background
 from cloudjobs_mcp.server.sandbox.faults import Call, Faults
 from cloudjobs_mcp.server.sandbox.pods import pod_env
 from cloudjobs_mcp.server.sandbox.workload.settings import (
@@ -213,7 +213,7 @@ class WorkloadSandbox:
         self._routes = self._table()
         self.app = Starlette(
             routes=[Route("/{path:path}", self._dispatch, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])],
-            lifespan=self._lifespan,
+            lifespan=lambda _app: in_background(self._scheduler),
         )
         self.app.state.sandbox = self
 
@@ -256,15 +256,6 @@ class WorkloadSandbox:
         await anyio.to_thread.run_sync(stop)
 
     # ------------------------------------------------------------------------------- scheduler
-
-    @asynccontextmanager
-    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._scheduler)
-            try:
-                yield
-            finally:
-                tg.cancel_scope.cancel()
 
     async def _scheduler(self) -> None:
         while True:

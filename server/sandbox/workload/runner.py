@@ -11,28 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cloudjobs_mcp.server.sandbox.runner import (
-    _bind,
-    _uvicorn_server,
-    default_state_dir,
-    host_port,
-    reachable_host,
-    serve_face,
-)
+from cloudjobs_mcp.server.sandbox.runner import RunningFace, default_state_dir, serve_face, serve_until_interrupted
 from cloudjobs_mcp.server.sandbox.workload.app import WorkloadSandbox
 from cloudjobs_mcp.server.sandbox.workload.settings import WorkloadSandboxSettings
 
 
 @dataclass
-class RunningWorkloadSandbox:
-    sandbox: WorkloadSandbox
-    host: str
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://{host_port(self.host, self.port)}"
-
+class RunningWorkloadSandbox(RunningFace[WorkloadSandbox]):
     def env(self, *, api_key: bool = True) -> dict[str, str]:
         return self.sandbox.env(self.url, api_key=api_key)
 
@@ -102,18 +87,8 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"cloudjobs-mcp sandbox: {exc}", file=sys.stderr)
         return 2
-    try:
-        sock = _bind(args.host, args.port)
-    except OSError as exc:
-        print(f"cloudjobs-mcp sandbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 2
-    print(banner(RunningWorkloadSandbox(sandbox, reachable_host(args.host), int(sock.getsockname()[1]))), flush=True)
-    server = _uvicorn_server(sandbox)
-    try:
-        server.run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sock.close()
-    print("Workload sandbox stopped.", flush=True)
-    return 0
+
+    def show(host: str, port: int) -> str:
+        return banner(RunningWorkloadSandbox(sandbox, host, port))
+
+    return serve_until_interrupted(sandbox, args.host, args.port, show, "Workload")
