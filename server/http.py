@@ -284,6 +284,30 @@ async def send(
         await sleep(delay)
 
 
+@dataclass(frozen=True)
+class Sender:
+    """:func:`send` bound to one API's client and retry policy (and, in tests, its sleep, jitter and clock)."""
+
+    client: httpx.AsyncClient
+    policy: RetryPolicy
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+    rand: Callable[[], float] = random.random
+    clock: Callable[[], float] = time.monotonic
+
+    async def __call__(
+        self,
+        build_request: Callable[[], httpx.Request],
+        *,
+        parse_error: Callable[[httpx.Response], ProviderError],
+        idempotent: bool = True,
+        reauthenticate: Callable[[], Awaitable[None]] | None = None,
+    ) -> httpx.Response:
+        return await send(
+            self.client, build_request, parse_error=parse_error, policy=self.policy, idempotent=idempotent,
+            sleep=self.sleep, rand=self.rand, clock=self.clock, reauthenticate=reauthenticate,
+        )  # fmt: skip
+
+
 async def submit_once(
     submit: Callable[[], Awaitable[T]],
     find: Callable[[], Awaitable[T | None]] | None,

@@ -19,7 +19,7 @@ from cloudjobs_mcp.server.errors import (
     Throttled,
     TransportError,
 )
-from cloudjobs_mcp.server.http import OutcomeUnknown, RemoteNotFound, RetryPolicy, create_client, send
+from cloudjobs_mcp.server.http import OutcomeUnknown, RemoteNotFound, RetryPolicy, Sender, create_client, send
 from cloudjobs_mcp.server.providers.pai import endpoints, errormap
 
 pytestmark = pytest.mark.anyio
@@ -313,3 +313,30 @@ def test_odd_bodies() -> None:
     assert html.retryable and "502 Bad Gateway" in str(html) and "<" not in str(html)
     lower = _err(json_response({"requestId": "r2", "code": "Throttling", "message": "slow"}, 429))
     assert isinstance(lower, Throttled) and lower.request_id == "r2"
+
+
+async def test_a_sender_retries_with_its_own_policy_jitter_and_sleep_and_can_log_in_again() -> None:
+    sleeps, logins = sleeper(), []
+
+    async def login() -> None:
+        logins.append(1)
+
+    async with httpx.AsyncClient() as client:
+        sender = Sender(client, RetryPolicy(max_attempts=2, base_delay=0.5), sleep=sleeps, rand=lambda: 0.5)
+        with respx.mock() as router:
+            router.get(URL).mock(
+                side_effect=[
+                    error_response("ServiceUnavailable", "busy", 503),
+                    error_response("InvalidAccessKeyId.NotFound", "who?", 401),
+                    json_response({"ok": True}),
+                ]
+            )
+            response = await sender(lambda: client.build_request("GET", URL), parse_error=parse, reauthenticate=login)
+            assert response.json() == {"ok": True}
+            router.get(URL).mock(side_effect=[error_response("ServiceUnavailable", "busy", 503)] * 2)
+            with pytest.raises(ProviderError, match="gave up after 2 attempts"):
+                await sender(lambda: client.build_request("GET", URL), parse_error=parse)
+            router.post(URL).mock(side_effect=[error_response("ServiceUnavailable", "busy", 503)])
+            with pytest.raises(OutcomeUnknown):  # a create is not resent blindly
+                await sender(lambda: client.build_request("POST", URL), parse_error=parse, idempotent=False)
+    assert sleeps == [0.25, 0.25] and logins == [1]  # rand()=0.5 → half of base_delay, twice

@@ -27,7 +27,7 @@ import httpx
 
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import ConfigurationError, ProviderError
-from cloudjobs_mcp.server.http import Endpoint, RetryPolicy, send
+from cloudjobs_mcp.server.http import Endpoint, RetryPolicy, Sender
 from cloudjobs_mcp.server.providers.modelarts import endpoints, errormap, signing
 from cloudjobs_mcp.server.providers.modelarts.credentials import CredentialsProvider
 from cloudjobs_mcp.server.providers.modelarts.signing import QueryPairs
@@ -70,7 +70,8 @@ class ModelArtsApi:
         self.credentials = credentials
         self.env = env
         self.policy = policy or RetryPolicy.from_settings(settings)
-        self._sleep, self._rand, self._clock, self._now = sleep, rand, clock, now
+        self._send = Sender(client, self.policy, sleep, rand, clock)
+        self._now = now
         self.modelarts: Endpoint = endpoints.modelarts(self.region, env)
         self.bss: Endpoint = endpoints.bss(self.region, settings.modelarts_bss_endpoint)
         self.secrets_in_use: tuple[str, ...] = ()
@@ -124,16 +125,7 @@ class ModelArtsApi:
         def parse(response: httpx.Response) -> ProviderError:
             return errormap.parse_error(response, service=service, action=action, redact=creds.secrets())
 
-        return await send(
-            self.client,
-            build,
-            parse_error=parse,
-            policy=self.policy,
-            idempotent=idempotent,
-            sleep=self._sleep,
-            rand=self._rand,
-            clock=self._clock,
-        )
+        return await self._send(build, parse_error=parse, idempotent=idempotent)
 
     @staticmethod
     def parse(response: httpx.Response, service: str, action: str) -> Any:

@@ -34,7 +34,7 @@ import httpx
 
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import ProviderError
-from cloudjobs_mcp.server.http import RetryPolicy, send
+from cloudjobs_mcp.server.http import RetryPolicy, Sender
 from cloudjobs_mcp.server.providers.pai import endpoints, errormap, signing
 from cloudjobs_mcp.server.providers.pai.credentials import CredentialsProvider
 from cloudjobs_mcp.server.providers.pai.endpoints import AIWORKSPACE, DLC, ECS, PAISTUDIO, Endpoint, Product
@@ -93,9 +93,7 @@ class PaiApi:
         self.client = client
         self.credentials = credentials
         self.policy = policy or RetryPolicy.from_settings(settings)
-        self._sleep = sleep
-        self._rand = rand
-        self._clock = clock
+        self._send = Sender(client, self.policy, sleep, rand, clock)
         self._now = now
         self._nonce = nonce
         # The secret values of the credentials last used, for masking them wherever they could surface.
@@ -147,16 +145,7 @@ class PaiApi:
         def parse(response: httpx.Response) -> ProviderError:
             return errormap.parse_error(response, product=product, action=action, redact=creds.secrets())
 
-        response = await send(
-            self.client,
-            build,
-            parse_error=parse,
-            policy=self.policy,
-            idempotent=idempotent,
-            sleep=self._sleep,
-            rand=self._rand,
-            clock=self._clock,
-        )
+        response = await self._send(build, parse_error=parse, idempotent=idempotent)
         label = errormap.PRODUCT_LABELS.get(product.key, product.key)
         try:
             data = response.json() if response.content else {}

@@ -28,7 +28,7 @@ import httpx
 
 from cloudjobs_mcp.server.config import Settings
 from cloudjobs_mcp.server.errors import AuthenticationError, ConfigurationError, ProviderError
-from cloudjobs_mcp.server.http import RetryPolicy, send
+from cloudjobs_mcp.server.http import RetryPolicy, Sender
 from cloudjobs_mcp.server.providers.workload import errormap
 
 logger = logging.getLogger("cloudjobs.workload.api")
@@ -96,7 +96,7 @@ class WorkloadApi:
         self.client = client
         self.auth = Auth(settings)
         self.policy = policy or RetryPolicy.from_settings(settings)
-        self._sleep, self._rand, self._clock = sleep, rand, clock
+        self._send = Sender(client, self.policy, sleep, rand, clock)
 
     # ------------------------------------------------------------------------------ transport
 
@@ -120,15 +120,7 @@ class WorkloadApi:
                 return errormap.parse_error(response, what=f"login as {self.auth.user}", redact=self.auth.secrets())
 
             try:
-                response = await send(
-                    self.client,
-                    build,
-                    parse_error=parse,
-                    policy=self.policy,
-                    sleep=self._sleep,
-                    rand=self._rand,
-                    clock=self._clock,
-                )
+                response = await self._send(build, parse_error=parse)
             except AuthenticationError as exc:
                 self.auth.refused = (time.monotonic(), exc)
                 raise
@@ -177,17 +169,7 @@ class WorkloadApi:
         def parse(response: httpx.Response) -> ProviderError:
             return errormap.parse_error(response, what=what, redact=self.auth.secrets())
 
-        response = await send(
-            self.client,
-            build,
-            parse_error=parse,
-            policy=self.policy,
-            idempotent=idempotent,
-            sleep=self._sleep,
-            rand=self._rand,
-            clock=self._clock,
-            reauthenticate=relogin,
-        )
+        response = await self._send(build, parse_error=parse, idempotent=idempotent, reauthenticate=relogin)
         return _json(response, what)
 
     # ------------------------------------------------------------------------------ routes
