@@ -34,6 +34,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
+from cloudjobs_mcp.server.providers.authheader import SignatureError, authorization_fields
+
 ALGORITHM = "SDK-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -43,10 +45,6 @@ HEADER_CONTENT_SHA = "X-Sdk-Content-Sha256"
 
 QueryValue = str | int | float | bool | list[Any] | None
 QueryPairs = Sequence[tuple[str, QueryValue]]
-
-
-class SignatureError(ValueError):
-    """An Authorization header that cannot be parsed (server side)."""
 
 
 def encode(value: str) -> str:
@@ -206,19 +204,8 @@ def sign_request(
 
 def parse_authorization(value: str) -> tuple[str, list[str], str]:
     """``(access_key, signed_headers, signature)`` from an ``Authorization`` header."""
-    algorithm, _, rest = value.strip().partition(" ")
-    if algorithm != ALGORITHM:
-        raise SignatureError(f"unsupported signature algorithm {algorithm!r}")
-    fields: dict[str, str] = {}
-    for part in rest.split(","):
-        key, sep, val = part.strip().partition("=")
-        if not sep:
-            raise SignatureError(f"malformed Authorization field {part.strip()!r}")
-        fields[key] = val
-    try:
-        return fields["Access"], [h for h in fields["SignedHeaders"].split(";") if h], fields["Signature"]
-    except KeyError as missing:
-        raise SignatureError(f"Authorization lacks {missing.args[0]}") from None
+    fields = authorization_fields(value, ALGORITHM, ("Access", "SignedHeaders", "Signature"))
+    return fields["Access"], [h for h in fields["SignedHeaders"].split(";") if h], fields["Signature"]
 
 
 def parse_query(raw_query: str) -> list[tuple[str, str]]:

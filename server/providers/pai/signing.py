@@ -38,6 +38,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote_plus
 
+from cloudjobs_mcp.server.providers.authheader import SignatureError, authorization_fields
+
 ALGORITHM = "ACS3-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
@@ -52,10 +54,6 @@ MINIMAL_SIGNED_HEADERS = (
     "x-acs-signature-nonce",
     "x-acs-version",
 )
-
-
-class SignatureError(ValueError):
-    """An Authorization header that cannot be parsed (server side)."""
 
 
 def percent_encode(value: str) -> str:
@@ -135,19 +133,8 @@ def authorization(
 
 def parse_authorization(header: str) -> tuple[str, list[str], str]:
     """``(access_key_id, signed_headers, signature)`` from an ``Authorization`` header value."""
-    algorithm, _, rest = header.strip().partition(" ")
-    if algorithm != ALGORITHM:
-        raise SignatureError(f"unsupported signature algorithm {algorithm!r}")
-    fields: dict[str, str] = {}
-    for part in rest.split(","):
-        key, sep, value = part.strip().partition("=")
-        if not sep:
-            raise SignatureError(f"malformed Authorization field {part.strip()!r}")
-        fields[key] = value
-    try:
-        return fields["Credential"], [h for h in fields["SignedHeaders"].split(";") if h], fields["Signature"]
-    except KeyError as missing:
-        raise SignatureError(f"Authorization lacks {missing.args[0]}") from None
+    fields = authorization_fields(header, ALGORITHM, ("Credential", "SignedHeaders", "Signature"))
+    return fields["Credential"], [h for h in fields["SignedHeaders"].split(";") if h], fields["Signature"]
 
 
 def parse_query(raw_query: str) -> dict[str, str]:
