@@ -16,6 +16,7 @@ import subprocess
 from dataclasses import dataclass
 
 from cloudjobs_mcp.server.models import Spec
+from cloudjobs_mcp.server.providers.local.metrics import meminfo_total_gb
 
 CPU_PREFIX = "local.cpu-"
 GPU_PREFIX = "local.gpu-"
@@ -65,13 +66,9 @@ def cpu_count() -> int:
 
 def memory_gb() -> float:
     """MemTotal from /proc/meminfo in GiB (falls back to sysconf)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) / (1024 * 1024)
-    except (OSError, ValueError, IndexError):
-        pass
+    total = meminfo_total_gb()
+    if total is not None:
+        return total
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
     except (ValueError, OSError):

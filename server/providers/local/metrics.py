@@ -52,6 +52,18 @@ class ProcStat:
     rss_bytes: int
 
 
+def meminfo_total_gb() -> float | None:
+    """MemTotal from /proc/meminfo in GiB; None where it cannot be read (not Linux)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) / (1024 * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def read_stat(pid: int) -> ProcStat | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:

@@ -77,6 +77,7 @@ from cloudjobs_mcp.server.providers.local.executor import (
 from cloudjobs_mcp.server.providers.local.metrics import (
     PodTarget,
     Sampler,
+    meminfo_total_gb,
     oom_kill_counter,
     oom_killed_since,
     store_points,
@@ -617,16 +618,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _machine_memory_gb() -> float:
-    # machine.memory_gb's twin, kept here on purpose: machine.py imports the pydantic models, which would
-    # add ~0.3 s to every job's start.
-    try:
-        with open("/proc/meminfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) / (1024 * 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    return 1.0
+    # metrics' reader, not machine.memory_gb: machine.py imports the pydantic models, which would add ~0.3 s
+    # to every job's start.
+    total = meminfo_total_gb()
+    return 1.0 if total is None else total
 
 
 if __name__ == "__main__":
