@@ -145,7 +145,8 @@ def _need_str(body: Mapping[str, Any], name: str, label: str | None = None) -> s
     return value
 
 
-def _str_map(value: Any, name: str) -> dict[str, str]:
+def str_map(value: Any, name: str) -> dict[str, str]:
+    """A request's map of strings (``Envs``, ``Tags``, ``Environments``); None → empty."""
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
@@ -302,7 +303,7 @@ def validate_create(
             f"{max_pods} per job",
         )
 
-    envs = _str_map(body.get("Envs"), "Envs")
+    envs = str_map(body.get("Envs"), "Envs")
     for key in envs:
         if not ENV_NAME.match(key):
             raise invalid("Envs", f"{key!r} is not an environment variable name")
@@ -312,7 +313,7 @@ def validate_create(
     settings = body.get("Settings")
     if settings is not None and not isinstance(settings, dict):
         raise invalid("Settings", "must be an object")
-    tags = _str_map((settings or {}).get("Tags"), "Settings.Tags")
+    tags = str_map((settings or {}).get("Tags"), "Settings.Tags")
     sanity = (settings or {}).get("EnableSanityCheck")
     if sanity is not None and not isinstance(sanity, bool):
         raise invalid("Settings.EnableSanityCheck", "must be a boolean")

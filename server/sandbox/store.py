@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from cloudjobs_mcp.server.providers.local.store import Database
 from cloudjobs_mcp.server.sandbox.jobs import JobRecord, PodPlan, iso
@@ -72,6 +72,14 @@ SCHEMA: tuple[str, ...] = (
 )
 
 FIRST_WORKSPACE_ID = 100001
+
+
+class _WithBody(Protocol):
+    @property
+    def body(self) -> dict[str, Any]: ...
+
+
+B = TypeVar("B", bound=_WithBody)
 
 
 @dataclass(frozen=True)
@@ -232,17 +240,22 @@ class Store:
 
     def edit_job_body(self, job_id: str, edit: Callable[[dict[str, Any]], None]) -> JobRecord | None:
         """Change a job's stored CreateJob body in place (``edit`` mutates it); None: no such job."""
+        return self._edit_body("sandbox_jobs", "job_id", job_id, _record, edit)
+
+    def _edit_body(
+        self, table: str, key: str, value: str, load: Callable[[sqlite3.Row], B], edit: Callable[[dict[str, Any]], None]
+    ) -> B | None:
+        """Read the row whose ``key`` is ``value``, let ``edit`` change its body, write the body back (one
+        transaction); None: no such row. ``table`` and ``key`` are this module's constants, never input."""
         with self.db.write() as conn:
-            row = conn.execute("SELECT * FROM sandbox_jobs WHERE job_id = ?", (job_id,)).fetchone()
+            row = conn.execute(f"SELECT * FROM {table} WHERE {key} = ?", (value,)).fetchone()
             if row is None:
                 return None
-            record = _record(row)
-            edit(record.body)
-            conn.execute(
-                "UPDATE sandbox_jobs SET body = ? WHERE job_id = ?",
-                (json.dumps(record.body, ensure_ascii=False), job_id),
-            )
-        return record
+            item = load(row)
+            edit(item.body)
+            body = json.dumps(item.body, ensure_ascii=False)
+            conn.execute(f"UPDATE {table} SET body = ? WHERE {key} = ?", (body, value))
+        return item
 
     def delete_job(self, job_id: str) -> None:
         """Delete a job (and the training job it runs, if any)."""
@@ -274,19 +287,7 @@ class Store:
 
     def edit_training_body(self, training_job_id: str, edit: Callable[[dict[str, Any]], None]) -> TrainingJob | None:
         """Change a training job's stored body in place (``edit`` mutates it); None: no such training job."""
-        with self.db.write() as conn:
-            row = conn.execute(
-                "SELECT * FROM sandbox_training_jobs WHERE training_job_id = ?", (training_job_id,)
-            ).fetchone()
-            if row is None:
-                return None
-            training = _training(row)
-            edit(training.body)
-            conn.execute(
-                "UPDATE sandbox_training_jobs SET body = ? WHERE training_job_id = ?",
-                (json.dumps(training.body, ensure_ascii=False), training_job_id),
-            )
-        return training
+        return self._edit_body("sandbox_training_jobs", "training_job_id", training_job_id, _training, edit)
 
     # ------------------------------------------------------------------------------ templates
 

@@ -77,6 +77,7 @@ from cloudjobs_mcp.server.sandbox.jobs import (
     event_line,
     iso,
     parse_iso,
+    str_map,
 )
 from cloudjobs_mcp.server.sandbox.store import TrainingJob
 
@@ -148,14 +149,6 @@ def user_command(command: Sequence[str]) -> str:
 
 
 # ----------------------------------------------------------------------------------------- create
-
-
-def _strings(value: Any, name: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise invalid(name, "must be a map of strings to strings")
-    return dict(value)
 
 
 def _objects(value: Any, name: str, fields: Sequence[str]) -> list[dict[str, Any]]:
@@ -282,7 +275,7 @@ def validate_training(body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         if seconds < 0:
             raise invalid(f"Scheduler.{key}", "must be 0 (no limit) or more")
         break
-    envs = _strings(body.get("Environments"), "Environments")
+    envs = str_map(body.get("Environments"), "Environments")
     hyperparameters = _hyperparameters(body.get("HyperParameters"), envs)
     labels = _objects(body.get("Labels"), "Labels", ("Key", "Value"))
     settings = body.get("Settings")
