@@ -22,6 +22,7 @@ from cloudjobs_mcp.server.providers.common import (
     first_error,
     gather,
     job_for_quote,
+    look_again,
     metric_definitions_from,
 )
 
@@ -147,3 +148,24 @@ async def test_pooled_client_closes_only_the_client_it_made(tmp_path: Path) -> N
         async with _Provider(settings, shared) as borrowing:
             assert borrowing.client is shared
         assert not shared.is_closed  # the caller's pool stays open for its other users
+
+
+async def test_look_again_waits_between_looks_and_stops_at_the_first_find() -> None:
+    slept: list[float] = []
+    answers = iter([None, None, "job-1", "job-2"])
+
+    async def sleep(delay: float) -> None:
+        slept.append(delay)
+
+    async def find() -> str | None:
+        return next(answers)
+
+    assert await look_again(find, (0.0, 1.0, 2.0, 4.0), sleep) == "job-1"
+    assert slept == [1.0, 2.0]  # the first look is at once; none after the find
+
+    async def never() -> str | None:
+        return None
+
+    slept.clear()
+    assert await look_again(never, (0.0, 1.0), sleep) is None
+    assert slept == [1.0]

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import anyio
 import httpx
@@ -76,6 +76,23 @@ async def gather(tasks: list[Callable[[], Coroutine[Any, Any, None]]]) -> None:
     async with first_error(), anyio.create_task_group() as tg:
         for task in tasks:
             tg.start_soon(task)
+
+
+T = TypeVar("T")
+
+
+async def look_again(
+    find: Callable[[], Awaitable[T | None]], delays: Iterable[float], sleep: Callable[[float], Awaitable[None]]
+) -> T | None:
+    """``find`` after each delay (0: at once) until it finds something, else None. A platform's listing is
+    eventually consistent: what a create of unknown outcome made may show up only a moment later."""
+    for delay in delays:
+        if delay:
+            await sleep(delay)
+        found = await find()
+        if found is not None:
+            return found
+    return None
 
 
 async def job_for_quote(

@@ -23,6 +23,7 @@ What each method calls (all through :class:`~.api.ModelArtsApi`, SDK-HMAC-SHA256
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -75,6 +76,7 @@ from cloudjobs_mcp.server.providers.common import (
     check_job_shape,
     check_max_lines,
     job_for_quote,
+    look_again,
     metric_definitions_from,
     untracked_outputs,
 )
@@ -754,13 +756,7 @@ class ModelArtsProvider(PooledClient):
         )
 
     async def _reconcile(self, name: str) -> Job | None:
-        for delay in RECONCILE_DELAYS:
-            if delay:
-                await self._sleep(delay)
-            found = await self._find_by_name(name)
-            if found is not None:
-                return found
-        return None
+        return await look_again(functools.partial(self._find_by_name, name), RECONCILE_DELAYS, self._sleep)
 
     # ------------------------------------------------------------------------------ lookup
 

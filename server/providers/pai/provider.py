@@ -76,6 +76,7 @@ from cloudjobs_mcp.server.providers.common import (
     check_max_lines,
     gather,
     job_for_quote,
+    look_again,
     metric_definitions_from,
 )
 from cloudjobs_mcp.server.providers.pai import images, studio, templates
@@ -768,13 +769,8 @@ class PaiProvider(PooledClient):
         return await submit_once(submit, find, attempts=self.api.policy.max_attempts, what="job")
 
     async def _reconcile(self, quote: str) -> str | None:
-        for delay in RECONCILE_DELAYS:
-            if delay:
-                await self._sleep(delay)
-            found = await self._find_job_id(TAG_QUOTE_ID, quote)
-            if found is not None:
-                return found
-        return None
+        find = functools.partial(self._find_job_id, TAG_QUOTE_ID, quote)
+        return await look_again(find, RECONCILE_DELAYS, self._sleep)
 
     # ------------------------------------------------------------------------------ lookup
 

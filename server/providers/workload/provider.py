@@ -21,6 +21,7 @@ its create, which ``get_job`` tolerates for workloads this provider just created
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -57,7 +58,13 @@ from cloudjobs_mcp.server.models import (
 )
 from cloudjobs_mcp.server.pricing import PriceTable
 from cloudjobs_mcp.server.providers.base import TAG_QUOTE_ID, TemplateBackend
-from cloudjobs_mcp.server.providers.common import PooledClient, check_max_lines, job_for_quote, untracked_outputs
+from cloudjobs_mcp.server.providers.common import (
+    PooledClient,
+    check_max_lines,
+    job_for_quote,
+    look_again,
+    untracked_outputs,
+)
 from cloudjobs_mcp.server.providers.workload import mapping
 from cloudjobs_mcp.server.providers.workload.api import WorkloadApi
 from cloudjobs_mcp.server.providers.workload.logbook import LogBook, split_lines
@@ -359,13 +366,7 @@ class WorkloadProvider(PooledClient):
         return await self.api.create_workload(mapping.plural_body(body))
 
     async def _reconcile(self, quote: str) -> Job | None:
-        for delay in self._reconcile_delays:
-            if delay:
-                await anyio.sleep(delay)
-            found = await self._find(TAG_QUOTE_ID, quote)
-            if found is not None:
-                return found
-        return None
+        return await look_again(functools.partial(self._find, TAG_QUOTE_ID, quote), self._reconcile_delays, anyio.sleep)
 
     async def _find(self, key: str, value: str) -> Job | None:
         """The oldest workload whose description carries the tag (a clone copies the description: the
