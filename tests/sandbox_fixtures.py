@@ -14,8 +14,14 @@ Its HTTP client ignores proxy variables, so nothing leaves loopback.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +36,55 @@ from cloudjobs_mcp.server.providers.pai import signing
 from cloudjobs_mcp.server.providers.pai.provider import PaiProvider
 from cloudjobs_mcp.server.sandbox import AccessKey, RunningSandbox, SandboxSettings, serve
 from tests.conftest import Asker, call, create_args, quote
+
+SCRIPT = Path(sys.executable).parent / "cloudjobs-mcp"
+
+
+@dataclass
+class SandboxCommand:
+    """A ``cloudjobs-mcp sandbox`` process: its banner, then (once stopped) what it printed after it."""
+
+    proc: subprocess.Popen[str]
+    banner: list[str] = field(default_factory=list)
+    out: str = ""
+    err: str = ""
+
+    @property
+    def exports(self) -> dict[str, str]:
+        """The banner's ``export NAME=value`` lines (not the commented proxy hint)."""
+        return dict(
+            line.strip().removeprefix("export ").split("=", 1)
+            for line in self.banner
+            if "export " in line and "#" not in line
+        )
+
+
+@contextmanager
+def sandbox_command(tmp_path: Path, *args: str) -> Iterator[SandboxCommand]:
+    """Run ``cloudjobs-mcp sandbox <args>`` on a free loopback port with its state under ``tmp_path``, as a user
+    would; yields once the banner is printed, and stops it with Ctrl-C (SIGINT) on exit."""
+    proc = subprocess.Popen(
+        [str(SCRIPT), "sandbox", *args, "--port", "0", "--state", str(tmp_path / "state")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    run = SandboxCommand(proc)
+    try:
+        deadline = time.monotonic() + 30
+        while not any(line.startswith("Stop with Ctrl-C") for line in run.banner):
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(run.banner)
+            run.banner.append(proc.stdout.readline())  # type: ignore[union-attr]
+        yield run
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            run.out, run.err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+
 
 FAST_POLICY = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.05, max_total=10.0, max_retry_after=0.5)
 MAX_SLEEP = 0.05

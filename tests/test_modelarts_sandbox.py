@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,7 +25,7 @@ from cloudjobs_mcp.server.sandbox.modelarts.app import ModelArtsSandbox
 from cloudjobs_mcp.server.sandbox.modelarts.runner import RunningModelArts, serve_modelarts
 from cloudjobs_mcp.server.sandbox.settings import AccessKey, SandboxSettings
 from tests.conftest import Asker, call, call_error, create_args, qargs, quote, wait_done
-from tests.sandbox_fixtures import FAST_POLICY, FAST_SANDBOX, fast_sleep, loopback_client, until
+from tests.sandbox_fixtures import FAST_POLICY, FAST_SANDBOX, fast_sleep, loopback_client, sandbox_command, until
 
 pytestmark = pytest.mark.anyio
 POOL = "pool-sandbox-train-0a1b2c3d4e5f6a7b8c9d0e1f"
@@ -274,25 +272,10 @@ def test_demo_with_the_modelarts_sandbox(tmp_path: Path) -> None:
 
 
 def test_the_sandbox_command_speaks_modelarts_with_cloud_modelarts(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [str(SCRIPT), "sandbox", "--cloud", "modelarts", "--port", "0", "--state", str(tmp_path / "state")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "HOME": str(tmp_path)},
-    )
-    try:
-        lines: list[str] = []
-        deadline = time.monotonic() + 30
-        while not any(line.startswith("Stop with Ctrl-C") for line in lines):
-            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
-            lines.append(proc.stdout.readline())  # type: ignore[union-attr]
+    with sandbox_command(tmp_path, "--cloud", "modelarts") as run:
+        lines = run.banner
         assert lines[0].startswith("ModelArts sandbox on http://127.0.0.1:")
-        env = dict(
-            line.strip().removeprefix("export ").split("=", 1)
-            for line in lines
-            if "export " in line and "#" not in line
-        )
+        env = run.exports
         url = env["HUAWEICLOUD_SDK_REGION_MODELARTS_CN_NORTH_4"]
         assert env["HUAWEICLOUD_SDK_IAM_ENDPOINT"] == url == env["CLOUDJOBS_MODELARTS_BSS_ENDPOINT"]
         assert env["CLOUDJOBS_PROVIDERS"] == "modelarts" and env["CLOUDJOBS_MODELARTS_REGION"] == "cn-north-4"
@@ -306,10 +289,7 @@ def test_the_sandbox_command_speaks_modelarts_with_cloud_modelarts(tmp_path: Pat
         assert r.status_code == 200 and r.json()["total_count"] == 5
         keys = json.loads((tmp_path / "state" / "modelarts-sandbox-keys.json").read_text())
         assert keys["access_keys"][0]["ak"] == ak and keys["project_id"] == pid
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=15)
-    assert proc.returncode == 0 and "ModelArts sandbox stopped." in out
+    assert run.proc.returncode == 0 and "ModelArts sandbox stopped." in run.out
 
 
 async def test_modelarts_beside_local_a_bare_job_id_finds_its_provider_and_quotes_whole_hours(tmp_path: Path) -> None:

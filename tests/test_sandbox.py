@@ -8,7 +8,6 @@ import http.client
 import json
 import os
 import shlex
-import signal
 import socket
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from cloudjobs_mcp.server.sandbox.auth import NonceCache
 from cloudjobs_mcp.server.sandbox.catalog import SPECS
 from cloudjobs_mcp.server.sandbox.runner import serve_until_interrupted
 from tests.conftest import Asker, call, call_error, create_args, error_text, quote
-from tests.sandbox_fixtures import pai_client, running_sandbox, signed_call
+from tests.sandbox_fixtures import pai_client, running_sandbox, sandbox_command, signed_call
 
 pytestmark = pytest.mark.anyio
 
@@ -599,24 +598,8 @@ def test_demo_with_the_pai_sandbox(tmp_path):
 
 
 def test_the_sandbox_command_serves_until_interrupted(tmp_path):
-    proc = subprocess.Popen(
-        [str(SCRIPT), "sandbox", "--port", "0", "--state", str(tmp_path / "state")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "HOME": str(tmp_path)},
-    )
-    try:
-        lines: list[str] = []
-        deadline = time.monotonic() + 30
-        while not any(line.startswith("Stop with Ctrl-C") for line in lines):
-            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
-            lines.append(proc.stdout.readline())  # type: ignore[union-attr]
-        env = dict(
-            line.strip().removeprefix("export ").split("=", 1)
-            for line in lines
-            if "export " in line and "#" not in line
-        )
+    with sandbox_command(tmp_path) as run:
+        env = run.exports
         url = env["CLOUDJOBS_PAI_ENDPOINT_DLC"]
         assert env["CLOUDJOBS_PAI_ENDPOINT_ECS"] == url == env["CLOUDJOBS_PAI_ENDPOINT_AIWORKSPACE"]
         assert env["ALIBABA_CLOUD_ACCESS_KEY_ID"].startswith("LTAI5t")
@@ -633,14 +616,8 @@ def test_the_sandbox_command_serves_until_interrupted(tmp_path):
         assert r.status_code == 200 and r.json()["TotalCount"] == len(SPECS)
         keys = json.loads((tmp_path / "state" / "sandbox-keys.json").read_text())
         assert keys["access_keys"][0]["access_key_id"] == env["ALIBABA_CLOUD_ACCESS_KEY_ID"]
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    assert proc.returncode == 0, proc.stderr.read()  # type: ignore[union-attr]
+    assert run.proc.returncode == 0, run.err
+    assert "PAI sandbox stopped." in run.out
 
 
 def test_every_sandbox_command_refuses_a_port_in_use_before_saying_anything_else(tmp_path, capsys):

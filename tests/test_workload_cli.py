@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+
+from tests.sandbox_fixtures import sandbox_command
 
 SCRIPT = Path(sys.executable).parent / "cloudjobs-mcp"
 
@@ -27,29 +27,8 @@ def test_demo_with_the_workload_sandbox(tmp_path: Path) -> None:
 
 
 def test_the_workload_sandbox_command_prints_its_url_key_and_login(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [
-            str(SCRIPT),
-            "sandbox",
-            "--cloud",
-            "workload",
-            "--port",
-            "0",
-            "--state",
-            str(tmp_path / "state"),
-            "--head-schema",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "HOME": str(tmp_path)},
-    )
-    try:
-        lines: list[str] = []
-        deadline = time.monotonic() + 30
-        while not any(line.startswith("Stop with Ctrl-C") for line in lines):
-            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
-            lines.append(proc.stdout.readline())  # type: ignore[union-attr]
+    with sandbox_command(tmp_path, "--cloud", "workload", "--head-schema") as run:
+        lines = run.banner
         text = "".join(lines)
         fields = dict(line.split(":", 1) for line in lines if line.startswith(("API key:", "user:", "password:")))
         key, user, password = (fields[k].strip() for k in ("API key", "user", "password"))
@@ -72,13 +51,7 @@ def test_the_workload_sandbox_command_prints_its_url_key_and_login(tmp_path: Pat
                 "resource": {"cpu": "2", "memory": "4Gi", "replica": 1}}  # fmt: skip
         r = httpx.post(f"{url}/workloads", json=seed, cookies={"Token": token}, trust_env=False)
         assert r.status_code == 400 and "the resources are empty" in r.json()["errorMessage"]
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+    assert run.proc.returncode == 0 and "Workload sandbox stopped." in run.out
 
 
 def test_client_config_never_writes_the_api_key() -> None:
