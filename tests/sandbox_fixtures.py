@@ -59,6 +59,19 @@ class SandboxCommand:
         )
 
 
+def run_demo(tmp_path: Path, provider: str) -> str:
+    """``cloudjobs-mcp demo --provider <provider>`` as a user runs it; what it printed (it must succeed)."""
+    out = subprocess.run(
+        [str(SCRIPT), "demo", "--provider", provider],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HOME": str(tmp_path)},
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
 @contextmanager
 def sandbox_command(tmp_path: Path, *args: str) -> Iterator[SandboxCommand]:
     """Run ``cloudjobs-mcp sandbox <args>`` on a free loopback port with its state under ``tmp_path``, as a user

@@ -5,8 +5,6 @@ two-node job, logs, events, pools and their workloads, cleanup — with the shar
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,7 +23,15 @@ from cloudjobs_mcp.server.sandbox.modelarts.app import ModelArtsSandbox
 from cloudjobs_mcp.server.sandbox.modelarts.runner import RunningModelArts, serve_modelarts
 from cloudjobs_mcp.server.sandbox.settings import AccessKey, SandboxSettings
 from tests.conftest import Asker, call, call_error, create_args, qargs, quote, wait_done
-from tests.sandbox_fixtures import FAST_POLICY, FAST_SANDBOX, fast_sleep, loopback_client, sandbox_command, until
+from tests.sandbox_fixtures import (
+    FAST_POLICY,
+    FAST_SANDBOX,
+    fast_sleep,
+    loopback_client,
+    run_demo,
+    sandbox_command,
+    until,
+)
 
 pytestmark = pytest.mark.anyio
 POOL = "pool-sandbox-train-0a1b2c3d4e5f6a7b8c9d0e1f"
@@ -260,15 +266,11 @@ SCRIPT = Path(sys.executable).parent / "cloudjobs-mcp"
 
 
 def test_demo_with_the_modelarts_sandbox(tmp_path: Path) -> None:
-    env = {**os.environ, "HOME": str(tmp_path)}
-    out = subprocess.run(
-        [str(SCRIPT), "demo", "--provider", "modelarts-sandbox"], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
+    out = run_demo(tmp_path, "modelarts-sandbox")
     for step in ("ModelArts face", "modelarts.vm.cpu.2u: ", "allows at most 1 node", "CNY 2.24/hour",
                  "atelier/pytorch_2_1_cpu:train", "The server asks the human", "list_pool_workloads",
                  "rank 1 done", "cleanup_jobs", "CreateTrainingJob x1", "demo: the job succeeded"):  # fmt: skip
-        assert step in out.stdout, step
+        assert step in out, step
 
 
 def test_the_sandbox_command_speaks_modelarts_with_cloud_modelarts(tmp_path: Path) -> None:

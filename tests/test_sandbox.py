@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import shlex
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,7 +23,7 @@ from cloudjobs_mcp.server.sandbox.auth import NonceCache
 from cloudjobs_mcp.server.sandbox.catalog import SPECS
 from cloudjobs_mcp.server.sandbox.runner import serve_until_interrupted
 from tests.conftest import Asker, call, call_error, create_args, error_text, quote
-from tests.sandbox_fixtures import pai_client, running_sandbox, sandbox_command, signed_call
+from tests.sandbox_fixtures import pai_client, run_demo, running_sandbox, sandbox_command, signed_call
 
 pytestmark = pytest.mark.anyio
 
@@ -587,14 +585,10 @@ async def test_a_kept_alive_connection_does_not_stall(tmp_path):
 
 
 def test_demo_with_the_pai_sandbox(tmp_path):
-    env = {**os.environ, "HOME": str(tmp_path)}
-    out = subprocess.run(
-        [str(SCRIPT), "demo", "--provider", "pai-sandbox"], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
+    out = run_demo(tmp_path, "pai-sandbox")
     for step in ("PAI sandbox", "ecs.c6.large", "CNY 0.17/hour", "pytorch:2.3-cpu", "The server asks the human",
                  "wait_job_complete", "rank 1 done", "cleanup_jobs", "demo: the job succeeded"):  # fmt: skip
-        assert step in out.stdout, step
+        assert step in out, step
 
 
 def test_the_sandbox_command_serves_until_interrupted(tmp_path):

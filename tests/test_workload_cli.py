@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 
-from tests.sandbox_fixtures import sandbox_command
+from tests.sandbox_fixtures import run_demo, sandbox_command
 
 SCRIPT = Path(sys.executable).parent / "cloudjobs-mcp"
 
 
 def test_demo_with_the_workload_sandbox(tmp_path: Path) -> None:
-    env = {**os.environ, "HOME": str(tmp_path)}
-    out = subprocess.run(
-        [str(SCRIPT), "demo", "--provider", "workload-sandbox"], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
+    out = run_demo(tmp_path, "workload-sandbox")
     for step in ("workload sandbox", "sandbox-cpu:cpu1", "USD 0.06/hour", "the workload platform has no pricing",
                  "pytorch:2.5-cpu", "The server asks the human", "rank 1 done", "cleanup_jobs", "Login x1",
                  "CreateWorkload x1", "demo: the job succeeded"):  # fmt: skip
-        assert step in out.stdout, step
+        assert step in out, step
 
 
 def test_the_workload_sandbox_command_prints_its_url_key_and_login(tmp_path: Path) -> None:

@@ -176,6 +176,22 @@ def default_state_dir() -> Path:
     return Path(base).expanduser() / "sandbox"
 
 
+def settings_from_flags(
+    args: argparse.Namespace, state: Path, region: str, keys: list[AccessKey], **more: Any
+) -> SandboxSettings:
+    """The settings the command's timing flags ask for (the PAI face's, which the ModelArts face runs on)."""
+    return SandboxSettings(
+        state_dir=state,
+        region=region,
+        access_keys=tuple(keys),
+        creating_seconds=args.creating_seconds,
+        queuing_seconds=args.queuing_seconds,
+        minute_seconds=args.minute_seconds,
+        metrics_seconds=args.metrics_seconds,
+        **more,
+    )
+
+
 def apply_fault_flags(faults: Faults, args: argparse.Namespace) -> None:
     if args.throttle:
         faults.throttle(args.throttle, args.throttle_retry_after_ms)
@@ -264,16 +280,8 @@ def run(args: argparse.Namespace) -> int:
         keys = load_or_create_keys(state / KEYS_FILE)
         generated = True
     try:
-        settings = SandboxSettings(
-            state_dir=state,
-            region=args.region,
-            access_keys=tuple(keys),
-            creating_seconds=args.creating_seconds,
-            queuing_seconds=args.queuing_seconds,
-            minute_seconds=args.minute_seconds,
-            metrics_seconds=args.metrics_seconds,
-            quotas=tuple(args.quota) if args.quota else SandboxSettings.quotas,
-        )
+        quotas = tuple(args.quota) if args.quota else SandboxSettings.quotas
+        settings = settings_from_flags(args, state, args.region, keys, quotas=quotas)
         sandbox = Sandbox(settings)
         apply_fault_flags(sandbox.faults, args)
     except (ValueError, OSError) as exc:

@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from cloudjobs_mcp.server.providers.modelarts import endpoints
@@ -89,7 +89,12 @@ def banner(running: RunningModelArts, *, show_secret: bool) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """``cloudjobs-mcp sandbox --cloud modelarts``: serve until interrupted."""
-    from cloudjobs_mcp.server.sandbox.runner import apply_fault_flags, default_state_dir, serve_until_interrupted
+    from cloudjobs_mcp.server.sandbox.runner import (
+        apply_fault_flags,
+        default_state_dir,
+        serve_until_interrupted,
+        settings_from_flags,
+    )
 
     state = (args.state or default_state_dir()).expanduser()
     region = args.region if args.region != "cn-hangzhou" else DEFAULT_REGION
@@ -101,18 +106,8 @@ def run(args: argparse.Namespace) -> int:
     if args.access_key_id:
         keys = [AccessKey(args.access_key_id, args.access_key_secret)]
     try:
-        settings = SandboxSettings(
-            state_dir=state,
-            region=region,
-            access_keys=tuple(keys),
-            creating_seconds=args.creating_seconds,
-            queuing_seconds=args.queuing_seconds,
-            minute_seconds=args.minute_seconds,
-            metrics_seconds=args.metrics_seconds,
-        )
-        face = ModelArtsSandbox(
-            replace(settings, quotas=()), project_id=project, domain_id=domain, bss_prices=not args.no_bss
-        )
+        settings = settings_from_flags(args, state, region, keys, quotas=())
+        face = ModelArtsSandbox(settings, project_id=project, domain_id=domain, bss_prices=not args.no_bss)
         apply_fault_flags(face.faults, args)
     except (ValueError, OSError) as exc:
         print(f"cloudjobs-mcp sandbox: {exc}", file=sys.stderr)
