@@ -18,12 +18,14 @@ from cloudjobs_mcp.server.providers.common import (
     PooledClient,
     check_job_shape,
     check_max_lines,
+    error_text,
     failure_summary,
     first_error,
     gather,
     job_for_quote,
     look_again,
     metric_definitions_from,
+    retry_after_seconds,
 )
 
 pytestmark = pytest.mark.anyio
@@ -169,3 +171,21 @@ async def test_look_again_waits_between_looks_and_stops_at_the_first_find() -> N
     slept.clear()
     assert await look_again(never, (0.0, 1.0), sleep) is None
     assert slept == [1.0]
+
+
+def test_error_text_hides_known_secrets_and_bounds_the_message() -> None:
+    text = error_text("signature of AKSECRET1 mismatched for key ab", ["AKSECRET1", "ab", ""])
+    assert text == "signature of *** mismatched for key ab"  # 2-character values are not secrets worth hiding
+    long = error_text("x" * 500, [])
+    assert len(long) == 400 and long.endswith("…")
+    assert error_text("x" * 400, []) == "x" * 400
+
+
+def test_retry_after_seconds_reads_only_a_positive_number() -> None:
+    def answer(**headers: str) -> httpx.Response:
+        return httpx.Response(429, headers=headers)
+
+    assert retry_after_seconds(answer(**{"retry-after": "2.5"})) == 2.5
+    for raw in ("0", "-1", "soon", ""):
+        assert retry_after_seconds(answer(**{"retry-after": raw})) is None
+    assert retry_after_seconds(answer()) is None

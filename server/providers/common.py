@@ -113,6 +113,27 @@ async def job_for_quote(
     return existing
 
 
+def error_text(message: str, secrets: Iterable[str], limit: int = 400) -> str:
+    """A platform's error message as the server repeats it: every known secret (4+ characters) as ``***``,
+    at most ``limit`` characters (the cut marked with …)."""
+    for value in secrets:
+        if value and len(value) >= 4:
+            message = message.replace(value, "***")
+    return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """The standard ``Retry-After`` header in seconds; None when absent, unreadable or not positive."""
+    raw = response.headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        return None
+    return seconds if seconds > 0 else None
+
+
 def check_job_shape(request: JobRequest) -> None:
     """A job type every platform knows and at least one worker (before any platform-specific check)."""
     if request.job_type not in JOB_TYPES:

@@ -24,6 +24,7 @@ import httpx
 
 from cloudjobs_mcp.server.errors import AuthenticationError, PermissionDenied, ProviderError, Throttled
 from cloudjobs_mcp.server.http import RemoteNotFound
+from cloudjobs_mcp.server.providers.common import error_text, retry_after_seconds
 
 NOT_FOUND_CODES = frozenset({"ModelArts.2775", "ModelArts.2890", "ModelArts.50015001"})
 DUPLICATE_NAME = "ModelArts.2751"
@@ -37,7 +38,6 @@ _RETRY_CODES = frozenset({"ModelArts.0010", STATUS_CHANGING})
 _AUTH_CODES = frozenset({"APIG.0301", "APIGW.0301", "APIG.0303", "ModelArts.2784", "ModelArts.2786"})
 _PERMISSION_CODES = frozenset({"ModelArts.0108", "ModelArts.0112", "CBC.0151", "APIG.0302", "APIG.0305"})
 THROTTLE_WINDOW = (2.0, 5.0)  # seconds, the gateway's advice for APIG.0308
-_MAX_MESSAGE = 400
 _AUTH_RANGE = re.compile(r"^ModelArts\.02(0[1-9]|1[0-2])$")
 
 
@@ -69,31 +69,15 @@ def fields(response: httpx.Response) -> tuple[str, str, str, str]:
     return "", " ".join(re.sub(r"<[^>]+>", " ", text).split())[:200], "", request_id
 
 
-def _clean(message: str, redact: Iterable[str]) -> str:
-    for value in redact:
-        if value and len(value) >= 4:
-            message = message.replace(value, "***")
-    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 1] + "…"
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("retry-after")
-    try:
-        value = float(raw) if raw else None
-    except ValueError:
-        return None
-    return value if value and value > 0 else None
-
-
 def parse_error(response: httpx.Response, *, service: str, action: str, redact: Iterable[str] = ()) -> ProviderError:
     """The typed error for one non-2xx response of ``action`` (``service``: ModelArts, IAM, BSS)."""
     code, raw_message, solution, request_id = fields(response)
     status = response.status_code
-    message = (_clean(raw_message, list(redact)) or response.reason_phrase or f"HTTP {status}").rstrip(". ")
+    message = (error_text(raw_message, list(redact)) or response.reason_phrase or f"HTTP {status}").rstrip(". ")
     ident = (code or f"HTTP {status}") + (f", request id {request_id}" if request_id else "")
     head = f"{service} {action} failed ({ident}): {message}"
     if solution:
-        head += f" ({_clean(solution, list(redact)).rstrip('. ')})"
+        head += f" ({error_text(solution, list(redact)).rstrip('. ')})"
     kw: dict[str, Any] = {"code": code, "request_id": request_id, "status": status}
 
     if status == 401 or code in _AUTH_CODES or _AUTH_RANGE.match(code):
@@ -109,7 +93,7 @@ def parse_error(response: httpx.Response, *, service: str, action: str, redact: 
         return Throttled(
             f"{head}. The platform is rate-limiting calls; retry later.",
             retryable=True,
-            retry_after=_retry_after(response),
+            retry_after=retry_after_seconds(response),
             retry_window=THROTTLE_WINDOW,
             **kw,
         )

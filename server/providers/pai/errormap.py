@@ -18,6 +18,7 @@ import httpx
 
 from cloudjobs_mcp.server.errors import AuthenticationError, PermissionDenied, ProviderError, Throttled
 from cloudjobs_mcp.server.http import RemoteNotFound
+from cloudjobs_mcp.server.providers.common import error_text, retry_after_seconds
 from cloudjobs_mcp.server.providers.pai.endpoints import Product
 
 PRODUCT_LABELS = {
@@ -56,17 +57,10 @@ _API_MISMATCH_PREFIXES = ("InvalidAction", "InvalidApi", "InvalidVersion", "Unsu
 _NOT_FOUND_SUFFIXES = ("NotFound", "NOT_FOUND", "NotExist", "NOT_EXIST")
 _STRING_TO_SIGN = re.compile(r"[\s:,;.]*(server\s+)?string\s*to\s*sign\s*(is)?\s*:.*", re.IGNORECASE | re.DOTALL)
 _XML_FIELD = re.compile(r"<(RequestId|Code|Message|HostId)>(.*?)</\1>", re.DOTALL)
-_MAX_MESSAGE = 400
 
 
 def _clean(message: str, redact: Iterable[str]) -> str:
-    message = _STRING_TO_SIGN.sub("", message).strip()
-    for value in redact:
-        if value and len(value) >= 4:
-            message = message.replace(value, "***")
-    if len(message) > _MAX_MESSAGE:
-        message = message[: _MAX_MESSAGE - 1] + "…"
-    return message
+    return error_text(_STRING_TO_SIGN.sub("", message).strip(), redact)
 
 
 def _fields(response: httpx.Response) -> dict[str, Any]:
@@ -105,14 +99,7 @@ def _retry_after(response: httpx.Response) -> float | None:
         except ValueError:
             return None
         return ms / 1000.0 if ms > 0 else None
-    raw = response.headers.get("retry-after")
-    if raw:
-        try:
-            seconds = float(raw)
-        except ValueError:
-            return None
-        return seconds if seconds > 0 else None
-    return None
+    return retry_after_seconds(response)
 
 
 def ram_action(product: Product, action: str, detail: Any = None) -> str:

@@ -23,6 +23,7 @@ from cloudjobs_mcp.server.errors import (
     Throttled,
 )
 from cloudjobs_mcp.server.http import RemoteNotFound
+from cloudjobs_mcp.server.providers.common import error_text
 
 LABEL = "Workload platform"
 CAPACITY = "Primus.00008"
@@ -57,7 +58,6 @@ _HINTS = {
     "Primus.02001": " Check CLOUDJOBS_WORKLOAD_WORKSPACE (list_ecs_specs shows the workspaces you can use).",
 }
 _NOT_EDITABLE = "can only be edited"
-_MAX_MESSAGE = 400
 
 
 def fields(response: httpx.Response) -> tuple[str, str]:
@@ -76,11 +76,7 @@ def parse_error(response: httpx.Response, *, what: str, redact: Iterable[str] = 
     """The typed error for a non-2xx answer to ``what`` (e.g. "GET workload w-1")."""
     status = response.status_code
     code, message = fields(response)
-    for value in redact:
-        if value and len(value) >= 4:
-            message = message.replace(value, "***")
-    if len(message) > _MAX_MESSAGE:
-        message = message[: _MAX_MESSAGE - 1] + "…"
+    message = error_text(message, redact)
     meaning = MEANINGS.get(code, "")
     head = f"{LABEL}: {what} failed with HTTP {status}"
     head += f" {code}" + (f" ({meaning})" if meaning else "") if code else ""
