@@ -10,7 +10,14 @@ import anyio.lowlevel
 import pytest
 
 from cloudjobs_mcp.server.errors import CredentialsNotFound
-from cloudjobs_mcp.server.providers.credchain import CredentialChain, Source, StaticSource, Unavailable, as_source
+from cloudjobs_mcp.server.providers.credchain import (
+    CredentialChain,
+    RefreshingSource,
+    Source,
+    StaticSource,
+    Unavailable,
+    as_source,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -89,3 +96,36 @@ async def test_as_source_wraps_fixed_credentials_and_passes_a_source_through() -
     assert as_source(scripted, Keys, lambda: Chain()) is scripted
     default = Chain()
     assert as_source(None, Keys, lambda: default) is default
+
+
+class Expiring(RefreshingSource[Keys]):
+    """Each fetch answers the next secret; credentials stay fresh while ``valid`` says so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fetches = 0
+        self.valid = True
+
+    def _fresh(self, cached: Keys) -> bool:
+        return self.valid
+
+    async def _fetch(self) -> Keys:
+        self.fetches += 1
+        await anyio.lowlevel.checkpoint()  # let concurrent callers meet the lock
+        return Keys(f"s{self.fetches}", "sts")
+
+
+async def test_expiring_credentials_are_fetched_once_reused_while_fresh_and_fetched_again_after() -> None:
+    source = Expiring()
+    got: list[Keys] = []
+
+    async def get() -> None:
+        got.append(await source.get())
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(4):
+            tg.start_soon(get)
+    assert source.fetches == 1 and {k.secret for k in got} == {"s1"}  # concurrent callers shared one fetch
+    assert (await source.get()).secret == "s1"
+    source.valid = False
+    assert (await source.get()).secret == "s2" and source.fetches == 2

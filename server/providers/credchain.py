@@ -49,6 +49,32 @@ class StaticSource(Generic[C]):
         return self._credentials
 
 
+class RefreshingSource(Generic[C]):
+    """A source whose credentials expire (STS, a metadata service): fetched once, reused while ``_fresh``
+    says so, then fetched again; one fetch at a time, which concurrent callers wait for and share."""
+
+    def __init__(self) -> None:
+        self._cached: C | None = None
+        self._lock = anyio.Lock()
+
+    def _fresh(self, cached: C) -> bool:
+        raise NotImplementedError
+
+    async def _fetch(self) -> C:
+        raise NotImplementedError
+
+    async def get(self) -> C:
+        cached = self._cached
+        if cached is not None and self._fresh(cached):
+            return cached
+        async with self._lock:
+            cached = self._cached
+            if cached is not None and self._fresh(cached):
+                return cached
+            self._cached = await self._fetch()
+            return self._cached
+
+
 class CredentialChain(Generic[C]):
     """The sources of :meth:`sources`, in order; the first that answers is reused afterwards (a later
     :class:`Unavailable` from it is CredentialsNotFound, not a walk on to the next source)."""

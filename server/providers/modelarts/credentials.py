@@ -31,10 +31,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 
-from cloudjobs_mcp.server.providers.credchain import CredentialChain, Source, Unavailable, as_source
+from cloudjobs_mcp.server.providers.credchain import (
+    CredentialChain,
+    RefreshingSource,
+    Source,
+    Unavailable,
+    as_source,
+)
 
 logger = logging.getLogger("cloudjobs.modelarts.credentials")
 
@@ -178,19 +183,17 @@ def parse_security_key(text: str, source: str) -> Credentials:
     )
 
 
-class MetadataSource:
+class MetadataSource(RefreshingSource[Credentials]):
     """The ECS metadata agency; the client is the provider's (tests mock it with respx)."""
 
     def __init__(self, client: httpx.AsyncClient, now: Callable[[], datetime]) -> None:
+        super().__init__()
         self._client = client
         self._now = now
         self._token: str | None = None
-        self._cached: Credentials | None = None
-        self._lock = anyio.Lock()
 
-    def _fresh(self) -> bool:
-        c = self._cached
-        return c is not None and (c.expires_at is None or self._now() < c.expires_at - REFRESH_MARGIN)
+    def _fresh(self, cached: Credentials) -> bool:
+        return cached.expires_at is None or self._now() < cached.expires_at - REFRESH_MARGIN
 
     async def _update_token(self, *, required: bool) -> None:
         response = await self._client.put(
@@ -209,35 +212,25 @@ class MetadataSource:
         headers = {"X-Metadata-Token": self._token} if self._token else {}
         return await self._client.get(METADATA_URL + METADATA_KEY_PATH, headers=headers, timeout=METADATA_TIMEOUT)
 
-    async def get(self) -> Credentials:
-        if self._fresh():
-            assert self._cached is not None
-            return self._cached
-        async with self._lock:
-            if self._fresh():
-                assert self._cached is not None
-                return self._cached
-            try:
-                if self._token is None:
-                    await self._update_token(required=False)
+    async def _fetch(self) -> Credentials:
+        try:
+            if self._token is None:
+                await self._update_token(required=False)
+            response = await self._security_key()
+            if response.status_code == 401 and AGENCY_MISSING not in response.text:
+                await self._update_token(required=True)
                 response = await self._security_key()
-                if response.status_code == 401 and AGENCY_MISSING not in response.text:
-                    await self._update_token(required=True)
-                    response = await self._security_key()
-            except httpx.HTTPError as exc:
-                raise Unavailable(
-                    f"no ECS metadata service at {METADATA_URL} ({type(exc).__name__}: not running on a Huawei "
-                    "Cloud ECS)"
-                ) from None
-            if AGENCY_MISSING in response.text:
-                raise Unavailable(
-                    "this ECS has no agency: attach one in the ECS console (Management Information > Agency)"
-                )
-            if response.status_code >= 400:
-                raise Unavailable(f"the metadata service answered HTTP {response.status_code}")
-            self._cached = parse_security_key(response.text, "ecs-metadata")
-            logger.info("obtained temporary credentials from the ECS metadata agency")
-            return self._cached
+        except httpx.HTTPError as exc:
+            raise Unavailable(
+                f"no ECS metadata service at {METADATA_URL} ({type(exc).__name__}: not running on a Huawei Cloud ECS)"
+            ) from None
+        if AGENCY_MISSING in response.text:
+            raise Unavailable("this ECS has no agency: attach one in the ECS console (Management Information > Agency)")
+        if response.status_code >= 400:
+            raise Unavailable(f"the metadata service answered HTTP {response.status_code}")
+        credentials = parse_security_key(response.text, "ecs-metadata")
+        logger.info("obtained temporary credentials from the ECS metadata agency")
+        return credentials
 
 
 class DefaultChain(CredentialChain[Credentials]):

@@ -38,7 +38,13 @@ import httpx
 
 from cloudjobs_mcp.server.errors import AuthenticationError, ProviderError
 from cloudjobs_mcp.server.http import RetryPolicy, send
-from cloudjobs_mcp.server.providers.credchain import CredentialChain, Source, Unavailable, as_source
+from cloudjobs_mcp.server.providers.credchain import (
+    CredentialChain,
+    RefreshingSource,
+    Source,
+    Unavailable,
+    as_source,
+)
 from cloudjobs_mcp.server.providers.pai import endpoints, errormap, signing
 
 logger = logging.getLogger("cloudjobs.pai.credentials")
@@ -121,7 +127,7 @@ def _parse_expiration(raw: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-class OIDCRoleArnCredentialsProvider:
+class OIDCRoleArnCredentialsProvider(RefreshingSource[Credentials]):
     """STS ``AssumeRoleWithOIDC`` with the token file's contents; cached until 15 min before expiry."""
 
     name = "oidc"
@@ -141,6 +147,7 @@ class OIDCRoleArnCredentialsProvider:
         rand: Callable[[], float] = random.random,
         source: str = "oidc",
     ) -> None:
+        super().__init__()
         self.role_arn = role_arn
         self.oidc_provider_arn = oidc_provider_arn
         self.token_file = token_file
@@ -151,13 +158,10 @@ class OIDCRoleArnCredentialsProvider:
         self._now = now
         self._sleep = sleep
         self._rand = rand
-        self._cached: Credentials | None = None
-        self._lock = anyio.Lock()
         self.source = source
 
-    def _fresh(self) -> bool:
-        c = self._cached
-        return c is not None and c.expiration is not None and self._now() < c.expiration - REFRESH_MARGIN
+    def _fresh(self, cached: Credentials) -> bool:
+        return cached.expiration is not None and self._now() < cached.expiration - REFRESH_MARGIN
 
     def _read_token(self) -> str:
         try:
@@ -170,18 +174,8 @@ class OIDCRoleArnCredentialsProvider:
             raise Unavailable(f"{ENV_OIDC_TOKEN_FILE} {self.token_file} is empty")
         return token
 
-    async def get(self) -> Credentials:
-        if self._fresh():
-            assert self._cached is not None
-            return self._cached
-        async with self._lock:
-            if self._fresh():
-                assert self._cached is not None
-                return self._cached
-            self._cached = await self._assume_role()
-            return self._cached
-
-    async def _assume_role(self) -> Credentials:
+    async def _fetch(self) -> Credentials:
+        """STS AssumeRoleWithOIDC with the token file read afresh."""
         token = self._read_token()
         query = {
             "Action": "AssumeRoleWithOIDC",
