@@ -20,14 +20,14 @@ from typing import Any
 
 from cloudjobs_mcp.server.app import build_server
 from cloudjobs_mcp.server.config import Settings
-from cloudjobs_mcp.server.toolserver import SNAPSHOT
+from cloudjobs_mcp.server.toolserver import SNAPSHOT, read_snapshot
 
 
 def fresh() -> dict[str, Any]:
     """The snapshot as a fresh build of every tool (every toolset, writes allowed) gives it."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.from_env({}, state_dir=Path(tmp), toolsets="all", read_only=False)
-        return {"tools": build_server(settings).snapshot()}
+        return {"tools": build_server(settings).fresh_snapshot()}
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -36,10 +36,7 @@ def render(doc: dict[str, Any]) -> str:
 
 def differences() -> list[str]:
     """The tools whose committed entry is not what a fresh build gives (missing, extra or changed)."""
-    try:
-        committed = json.loads(SNAPSHOT.read_text(encoding="utf-8")).get("tools", {})
-    except (OSError, ValueError):
-        committed = {}
+    committed = read_snapshot()
     built = fresh()["tools"]
     return sorted(n for n in committed.keys() | built.keys() if committed.get(n) != built.get(n))
 

@@ -46,14 +46,20 @@ SNAPSHOT = Path(__file__).with_name("tool_schemas.json")
 _snapshot: dict[str, dict[str, Any]] | None = None
 
 
+def read_snapshot() -> dict[str, dict[str, Any]]:
+    """The committed schemas, by tool name, as the file holds them now (empty when it is missing or broken)."""
+    try:
+        tools: dict[str, dict[str, Any]] = json.loads(SNAPSHOT.read_text(encoding="utf-8"))["tools"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return tools
+
+
 def snapshot() -> dict[str, dict[str, Any]]:
-    """The committed schemas, by tool name (read once a process; empty when the file is missing)."""
+    """:func:`read_snapshot`, read once a process."""
     global _snapshot
     if _snapshot is None:
-        try:
-            _snapshot = json.loads(SNAPSHOT.read_text(encoding="utf-8"))["tools"]
-        except (OSError, ValueError, KeyError):
-            _snapshot = {}
+        _snapshot = read_snapshot()
     return _snapshot
 
 
@@ -223,8 +229,9 @@ class CloudJobsServer(MCPServer[Any]):
         out = tool.output_schema
         return tight_schema(tool.parameters), output_schema(out) if out else None
 
-    def snapshot(self) -> dict[str, dict[str, Any]]:
-        """What ``tool_schemas.json`` holds for every tool registered here (scripts/tool_schemas.py)."""
+    def fresh_snapshot(self) -> dict[str, dict[str, Any]]:
+        """What ``tool_schemas.json`` should hold for every tool registered here, built now by the SDK
+        (scripts/tool_schemas.py)."""
         entries = {}
         for name in sorted(self._registered):
             input_schema, out_schema = self.schemas(name)
