@@ -19,10 +19,10 @@ target, the latency proxy and the official SDK that creates its jobs). Prints fi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -94,18 +94,6 @@ async def one_round(command: list[str], env: dict[str, str], job_id: str) -> tup
     return statistics.median(walls) * 1000, cpu * 1000, rate, statistics.median(listings) * 1000
 
 
-def start_proxy(shared: Path, endpoint: str, latency_ms: float, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
-    ready = tmp / "proxy-port"
-    cmd = [sys.executable, str(shared / "latency_proxy.py"), "--target", endpoint.split("//", 1)[1]]
-    proc = subprocess.Popen([*cmd, "--delay-ms", str(latency_ms), "--ready", str(ready)], stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not ready.exists() or not ready.read_text().strip():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("latency_proxy.py did not start")
-        time.sleep(0.05)
-    return proc, f"http://127.0.0.1:{ready.read_text().strip()}"
-
-
 def main() -> None:
     args = parse_args()
     shared = args.shared or find_shared_bench()
@@ -114,27 +102,30 @@ def main() -> None:
     commands = {side: server_command(side) for side in args.sides}
     env = {k: v for k, v in os.environ.items() if k not in PROXY_VARS}
     tmp = Path(tempfile.mkdtemp(prefix="cloudjobs-interleave-"))
-    target = proxy = None
+    target = None
+    sys.path.insert(0, str(shared))  # its LatencyProxy: the same proxy process the two sides of compare.py use
+    from common import LatencyProxy, Target
+
     figures: dict[str, list[tuple[float, ...]]] = {side: [] for side in args.sides}
     try:
         target, endpoint, key_id, secret = start_target(args.target, tmp, env, shared)
         env.update({AK_ID: key_id, AK_SECRET: secret})
         job_id = create_jobs(args.target, shared, endpoint, env, tmp / "jobs.json")[0]
-        if args.latency_ms:
-            proxy, endpoint = start_proxy(shared, endpoint, args.latency_ms, tmp)
-        server_env = {
-            **env,
-            "CLOUDJOBS_PROVIDER": "pai",
-            "CLOUDJOBS_REGION": "cn-hangzhou",
-            "CLOUDJOBS_STATE_DIR": str(tmp / "state"),
-            **{f"CLOUDJOBS_PAI_ENDPOINT_{api}": endpoint for api in ("DLC", "AIWORKSPACE", "ECS", "PAISTUDIO")},
-        }
-        for n in range(args.rounds):
-            for side in args.sides:
-                figures[side].append(anyio.run(one_round, commands[side], server_env, job_id))
-            print(f"round {n + 1}/{args.rounds} done", file=sys.stderr)
+        with contextlib.ExitStack() as stack:
+            if args.latency_ms:
+                endpoint = stack.enter_context(LatencyProxy(Target(endpoint, key_id, secret), args.latency_ms)).url
+            server_env = {
+                **env,
+                "CLOUDJOBS_PROVIDER": "pai",
+                "CLOUDJOBS_REGION": "cn-hangzhou",
+                "CLOUDJOBS_STATE_DIR": str(tmp / "state"),
+                **{f"CLOUDJOBS_PAI_ENDPOINT_{api}": endpoint for api in ("DLC", "AIWORKSPACE", "ECS", "PAISTUDIO")},
+            }
+            for n in range(args.rounds):
+                for side in args.sides:
+                    figures[side].append(anyio.run(one_round, commands[side], server_env, job_id))
+                print(f"round {n + 1}/{args.rounds} done", file=sys.stderr)
     finally:
-        stop(proxy)
         stop(target)
         shutil.rmtree(tmp, ignore_errors=True)  # holds the target's keys
     print(report(figures, args))
